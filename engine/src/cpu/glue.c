@@ -1,0 +1,51 @@
+/*
+ * glue.c - C references of the trainer glue: gather_context, relu_fwd,
+ * relu_bwd and add (the residual's backward).
+ */
+#include "cpu_common.h"
+
+arb_status arb_cpu_gather_context(arb_backend *be, const uint8_t *corpus, int64_t corpus_len,
+                                  const int64_t *pos, int64_t M, int ctx, int32_t *idx,
+                                  int32_t *target)
+{
+    for (int64_t i = 0; i < M; i++) {
+        int64_t p = pos[i];
+        if (p < ctx || p >= corpus_len)
+            return ARB_BE_FAIL(be, ARB_ERR_INVALID_ARG,
+                               "gather_context: pos[%lld] = %lld must be in [%d, %lld)",
+                               (long long)i, (long long)p, ctx, (long long)corpus_len);
+        for (int c = 0; c < ctx; c++)
+            idx[i * ctx + c] = corpus[p - ctx + c];
+        target[i] = corpus[p];
+    }
+    return ARB_OK;
+}
+
+arb_status arb_cpu_relu_fwd(arb_backend *be, const float *z, float *h, int64_t n, int residual)
+{
+    (void)be;
+    if (residual) {
+        for (int64_t i = 0; i < n; i++)
+            h[i] += z[i] > 0.0f ? z[i] : 0.0f;
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            h[i] = z[i] > 0.0f ? z[i] : 0.0f;
+    }
+    return ARB_OK;
+}
+
+arb_status arb_cpu_relu_bwd(arb_backend *be, const float *gh, const float *z, float *gz, int64_t n)
+{
+    (void)be;
+    for (int64_t i = 0; i < n; i++)
+        gz[i] = z[i] > 0.0f ? gh[i] : 0.0f;
+    return ARB_OK;
+}
+
+arb_status arb_cpu_add(arb_backend *be, float *a, const float *b, int64_t n)
+{
+    (void)be;
+    for (int64_t i = 0; i < n; i++)
+        a[i] += b[i];
+    return ARB_OK;
+}

@@ -1,0 +1,209 @@
+/*
+ * jit_ops.c - the ops on the GPU: each runs exactly the kernels of its plan
+ * (kernels.c), with the parameters its template declares, on the backend's
+ * stream. No host synchronization happens here.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "arb/kernels.h"
+#include "jit_internal.h"
+
+#define DPTR(p) ((CUdeviceptr)(uintptr_t)(p))
+
+/* Launch plan[i] with args; stop at the first failure. */
+#define LAUNCH(be, spec, ...)                                                                      \
+    do {                                                                                           \
+        void *args_[] = {__VA_ARGS__};                                                             \
+        arb_status st_ = arb_jit_launch((be), (spec), args_);                                      \
+        if (st_ != ARB_OK)                                                                         \
+            return st_;                                                                            \
+    } while (0)
+
+static arb_status zero(arb_backend *be, CUdeviceptr p, size_t words)
+{
+    CUresult rc = be->jit->cu->MemsetD32Async(p, 0u, words, be->jit->stream);
+    return rc == CUDA_SUCCESS ? ARB_OK : arb_jit_cuda_fail(be, rc, "cuMemsetD32Async");
+}
+
+arb_status arb_jit_ternary_fwd(arb_backend *be, const arb_ternary *W, const float *x, float *y,
+                               int64_t M)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_ternary_fwd(M, W->N, W->K, W->gs, be->precision, plan);
+    LAUNCH(be, &plan[0], &x, (void *)&W->T_packed, (void *)&W->E, &y);
+    return ARB_OK;
+}
+
+arb_status arb_jit_ternary_grad_x(arb_backend *be, const arb_ternary *W, const float *gy,
+                                  float *gx, int64_t M)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_ternary_grad_x(M, W->N, W->K, W->gs, be->precision, plan);
+    LAUNCH(be, &plan[0], &gy, (void *)&W->T_packed, (void *)&W->E, &gx);
+    return ARB_OK;
+}
+
+arb_status arb_jit_grad_weight(arb_backend *be, const float *gy, const float *x, float *gW,
+                               int64_t M, int64_t N, int64_t K)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_grad_weight(M, N, K, plan);
+    LAUNCH(be, &plan[0], &gy, &x, &gW);
+    return ARB_OK;
+}
+
+arb_status arb_jit_grad_sign(arb_backend *be, const float *gy, const float *x, int8_t *s,
+                             int64_t M, int64_t N, int64_t K)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_grad_sign(M, N, K, plan);
+    LAUNCH(be, &plan[0], &gy, &x, &s);
+    return ARB_OK;
+}
+
+arb_status arb_jit_ternary_step(arb_backend *be, arb_ternary *W, const int8_t *s, int theta,
+                                const int32_t *guard, uint64_t *flips)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_ternary_step(W->N, W->K, W->gs, plan);
+    LAUNCH(be, &plan[0], &W->T_packed, &W->T_accum, &s, &theta, &guard, &flips);
+    return ARB_OK;
+}
+
+arb_status arb_jit_update_E(arb_backend *be, arb_ternary *W, const int8_t *s, const float *gW,
+                            int phi, arb_e_score score, const int32_t *guard)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_update_E(W->N, W->K, W->gs, score, plan);
+    size_t groups = arb_scale_groups(W->N, W->K, W->gs);
+    CUdeviceptr scores = 0;
+    arb_status st = arb_jit_scratch(be, groups * sizeof(float), &scores);
+    if (!st)
+        st = zero(be, scores, groups);
+    if (st)
+        return st;
+    LAUNCH(be, &plan[0], &W->T_packed, &gW, &s, &scores, &guard);
+    LAUNCH(be, &plan[1], &W->E, &W->E_accum, &scores, &phi, &guard);
+    return ARB_OK;
+}
+
+arb_status arb_jit_ternary_update_direct(arb_backend *be, arb_ternary *W, const float *gy,
+                                         const float *x, int64_t M, int theta, int phi,
+                                         arb_e_score score, const int32_t *guard,
+                                         uint64_t *flips)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    int n = arb_plan_update_direct(M, W->N, W->K, W->gs, theta > 0, phi, score, plan);
+    CUdeviceptr scores = 0;
+    if (n > 1) { /* scores cross threads: accumulate, then apply */
+        size_t groups = arb_scale_groups(W->N, W->K, W->gs);
+        arb_status st = arb_jit_scratch(be, groups * sizeof(float), &scores);
+        if (!st)
+            st = zero(be, scores, groups);
+        if (st)
+            return st;
+    }
+    LAUNCH(be, &plan[0], &gy, &x, &W->T_packed, &W->T_accum, &W->E, &W->E_accum, &scores, &theta,
+           &phi, &guard, &flips);
+    if (n > 1)
+        LAUNCH(be, &plan[1], &W->E, &W->E_accum, &scores, &phi, &guard);
+    return ARB_OK;
+}
+
+arb_status arb_jit_rmsnorm_fwd(arb_backend *be, const arb_ternary *w, const float *x, float *out,
+                               int64_t B)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_rmsnorm_fwd(B, w->K, w->gs, plan);
+    LAUNCH(be, &plan[0], &x, (void *)&w->T_packed, (void *)&w->E, &out);
+    return ARB_OK;
+}
+
+arb_status arb_jit_rmsnorm_bwd(arb_backend *be, const arb_ternary *w, const float *x,
+                               const float *gy, float *gx, int64_t B)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_rmsnorm_bwd(B, w->K, w->gs, plan);
+    LAUNCH(be, &plan[0], &x, &gy, (void *)&w->T_packed, (void *)&w->E, &gx);
+    return ARB_OK;
+}
+
+arb_status arb_jit_embed_fwd(arb_backend *be, const arb_ternary *table, const int32_t *idx,
+                             float *out, int64_t M)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_embed_fwd(M, table->N, table->K, table->gs, plan);
+    LAUNCH(be, &plan[0], &idx, (void *)&table->T_packed, (void *)&table->E, &out);
+    return ARB_OK;
+}
+
+arb_status arb_jit_embed_bwd(arb_backend *be, const arb_ternary *table, const int32_t *idx,
+                             const float *gout, int64_t M, float *acc, int8_t *s)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_embed_bwd(M, table->N, table->K, plan);
+    arb_status st = zero(be, DPTR(acc), (size_t)(table->N * table->K));
+    if (st)
+        return st;
+    LAUNCH(be, &plan[0], &idx, &gout, &acc);
+    LAUNCH(be, &plan[1], &acc, &s);
+    return ARB_OK;
+}
+
+arb_status arb_jit_gather_context(arb_backend *be, const uint8_t *corpus, int64_t corpus_len,
+                                  const int64_t *pos, int64_t M, int ctx, int32_t *idx,
+                                  int32_t *target)
+{
+    (void)corpus_len; /* positions are the caller's to keep in range on jit */
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_gather_context(M, ctx, plan);
+    LAUNCH(be, &plan[0], &corpus, &pos, &idx, &target);
+    return ARB_OK;
+}
+
+arb_status arb_jit_relu_fwd(arb_backend *be, const float *z, float *h, int64_t n, int residual)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_relu_fwd(n, residual, plan);
+    LAUNCH(be, &plan[0], &z, &h);
+    return ARB_OK;
+}
+
+arb_status arb_jit_relu_bwd(arb_backend *be, const float *gh, const float *z, float *gz,
+                            int64_t n)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_relu_bwd(n, plan);
+    LAUNCH(be, &plan[0], &gh, &z, &gz);
+    return ARB_OK;
+}
+
+arb_status arb_jit_add(arb_backend *be, float *a, const float *b, int64_t n)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_add(n, plan);
+    LAUNCH(be, &plan[0], &a, &b);
+    return ARB_OK;
+}
+
+arb_status arb_jit_xent_fwd(arb_backend *be, const float *logits, const int32_t *target,
+                            int64_t M, int64_t V, float *loss_sum, int32_t *guard)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_xent_fwd(M, V, plan);
+    arb_status st = zero(be, DPTR(loss_sum), 1);
+    if (st)
+        return st;
+    LAUNCH(be, &plan[0], &logits, &target, &loss_sum, &guard);
+    return ARB_OK;
+}
+
+arb_status arb_jit_xent_bwd(arb_backend *be, const float *logits, const int32_t *target,
+                            int64_t M, int64_t V, float *glogits)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_xent_bwd(M, V, plan);
+    LAUNCH(be, &plan[0], &logits, &target, &glogits);
+    return ARB_OK;
+}

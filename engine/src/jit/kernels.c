@@ -1,0 +1,659 @@
+/*
+ * kernels.c - the kernel registry (one row per template) and the plans that
+ * say which kernels each op launches.
+ *
+ * Shape conventions per kernel (the template's header says the same):
+ *   GEMM-shaped   ternary_fwd, ternary_grad_x: x/gy [M, K or N], W N x K
+ *                 grad_weight, grad_sign, ternary_update_direct: gy [M,N], x [M,K]
+ *   per weight    ternary_step, update_E, update_E_apply: N x K, gs
+ *   per row       rmsnorm_fwd/bwd: M = rows, K = D; xent_fwd/bwd: M rows, N = V
+ *   elementwise   embed_fwd, embed_bwd_accum: M lookups, N = V, K = D;
+ *                 embed_bwd_sign: N = V, K = D; gather_context: M, K = ctx;
+ *                 relu_fwd, relu_bwd, add: M = element count
+ */
+#include "arb/kernels.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define PREC_BIT(p) (1u << (p))
+#define FP32_ONLY PREC_BIT(ARB_PREC_FP32)
+
+/* Shared memory a block may use without opting in (static __shared__). */
+#define STATIC_SMEM_LIMIT (48 * 1024)
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* ---- block configurations ------------------------------------------------- */
+
+/* SIMT GEMM tiles: (BM/TM) * (BN/TN) == 32 * warps. */
+static const arb_blocks gemm_candidates[] = {
+    {32, 32, 16, 2, 2, 8, 1},    {32, 64, 16, 2, 4, 8, 1},  {64, 32, 16, 4, 2, 8, 1},
+    {64, 64, 16, 4, 4, 8, 1},    {64, 64, 32, 4, 4, 8, 1},  {128, 64, 16, 8, 4, 8, 1},
+    {64, 128, 16, 4, 8, 8, 1},   {128, 128, 8, 8, 8, 8, 1}, {128, 128, 16, 8, 8, 8, 1},
+    {64, 64, 16, 4, 8, 4, 1},
+};
+
+static const arb_blocks elementwise_candidates[] = {
+    {0, 0, 0, 0, 0, 2, 0}, {0, 0, 0, 0, 0, 4, 0}, {0, 0, 0, 0, 0, 8, 0}, {0, 0, 0, 0, 0, 16, 0},
+};
+
+static const arb_blocks row_candidates[] = {
+    {0, 0, 0, 0, 0, 1, 0}, {0, 0, 0, 0, 0, 2, 0},  {0, 0, 0, 0, 0, 4, 0},
+    {0, 0, 0, 0, 0, 8, 0}, {0, 0, 0, 0, 0, 16, 0},
+};
+
+/* update_E: TM consecutive elements per thread. */
+static const arb_blocks run_candidates[] = {
+    {0, 0, 0, 4, 0, 8, 0}, {0, 0, 0, 8, 0, 8, 0}, {0, 0, 0, 16, 0, 8, 0}, {0, 0, 0, 8, 0, 4, 0},
+};
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static arb_blocks gemm_default_for(int64_t rows, int64_t cols)
+{
+    if (rows >= 512 && cols >= 512)
+        return (arb_blocks){128, 128, 8, 8, 8, 8, 1};
+    if (rows >= 64 && cols >= 64)
+        return (arb_blocks){64, 64, 16, 4, 4, 8, 1};
+    return (arb_blocks){32, 32, 16, 2, 2, 8, 1};
+}
+
+/* Output tile rows x cols of each GEMM-shaped kernel. */
+static arb_blocks default_fwd(const arb_spec *s) { return gemm_default_for(s->M, s->N); }
+static arb_blocks default_grad_x(const arb_spec *s) { return gemm_default_for(s->M, s->K); }
+static arb_blocks default_outer(const arb_spec *s) { return gemm_default_for(s->N, s->K); }
+
+static arb_blocks default_elementwise(const arb_spec *s)
+{
+    (void)s;
+    return (arb_blocks){0, 0, 0, 0, 0, 8, 0};
+}
+
+static arb_blocks default_rows(const arb_spec *s)
+{
+    int64_t width = s->K > 1 ? s->K : s->N; /* D for rmsnorm, V for xent */
+    int warps = width >= 2048 ? 8 : width >= 512 ? 4 : 2;
+    return (arb_blocks){0, 0, 0, 0, 0, warps, 0};
+}
+
+static arb_blocks default_run(const arb_spec *s)
+{
+    (void)s;
+    return (arb_blocks){0, 0, 0, 8, 0, 8, 0};
+}
+
+/* ---- checks ---------------------------------------------------------------- */
+
+static arb_status check_warps(const arb_spec *s, arb_err *err)
+{
+    if (s->blocks.warps < 1 || s->blocks.warps > 32)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED, "%s: warps = %d must be in 1..32", s->kernel,
+                        s->blocks.warps);
+    return ARB_OK;
+}
+
+static arb_status check_gemm_blocks(const arb_spec *s, arb_err *err)
+{
+    const arb_blocks *b = &s->blocks;
+    arb_status st = check_warps(s, err);
+    if (st)
+        return st;
+    if (b->bm < 1 || b->bn < 1 || b->bk < 1 || b->tm < 1 || b->tn < 1 || b->bm % b->tm ||
+        b->bn % b->tn)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                        "%s: block tile %dx%dx%d with thread tile %dx%d: the thread tile must "
+                        "divide the block tile",
+                        s->kernel, b->bm, b->bn, b->bk, b->tm, b->tn);
+    if ((b->bm / b->tm) * (b->bn / b->tn) != 32 * b->warps)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                        "%s: (bm/tm)*(bn/tn) = %d threads, but %d warps give %d", s->kernel,
+                        (b->bm / b->tm) * (b->bn / b->tn), b->warps, 32 * b->warps);
+    int64_t smem = (int64_t)b->bk * (b->bm + 4 + b->bn + 4) * 4 + 2 * 243;
+    if (smem > STATIC_SMEM_LIMIT)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                        "%s: tiles need %lld bytes of shared memory, above the %d-byte limit",
+                        s->kernel, (long long)smem, STATIC_SMEM_LIMIT);
+    return ARB_OK;
+}
+
+static arb_status check_shape_common(const arb_spec *s, arb_err *err)
+{
+    if (s->M < 1 || s->N < 1 || s->K < 1 || s->gs < 1)
+        return ARB_FAIL(err, ARB_ERR_INVALID_ARG,
+                        "%s: M=%lld N=%lld K=%lld gs=%lld must all be >= 1", s->kernel,
+                        (long long)s->M, (long long)s->N, (long long)s->K, (long long)s->gs);
+    const int64_t limit = 2147483647LL;
+    if (s->M > limit / s->K || s->M > limit / s->N || s->N > limit / s->K)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                        "%s: M=%lld N=%lld K=%lld: each tensor must hold fewer than 2^31 elements",
+                        s->kernel, (long long)s->M, (long long)s->N, (long long)s->K);
+    return ARB_OK;
+}
+
+static arb_status check_gs(const arb_spec *s, int64_t N, int64_t K, arb_err *err)
+{
+    if (K % s->gs == 0 || (s->gs % K == 0 && (N * K) % s->gs == 0))
+        return ARB_OK;
+    return ARB_FAIL(err, ARB_ERR_INVALID_ARG,
+                    "%s: gs=%lld must divide K=%lld or be a multiple of K dividing N*K=%lld",
+                    s->kernel, (long long)s->gs, (long long)K, (long long)(N * K));
+}
+
+static arb_status check_gemm(const arb_spec *s, arb_err *err)
+{
+    arb_status st = check_shape_common(s, err);
+    if (!st)
+        st = check_gs(s, s->N, s->K, err);
+    if (!st)
+        st = check_gemm_blocks(s, err);
+    if (!st && s->prec != ARB_PREC_FP32)
+        st = ARB_FAIL(err, ARB_ERR_UNSUPPORTED, "%s: precision %s is not implemented",
+                      s->kernel, arb_precision_name(s->prec));
+    return st;
+}
+
+static arb_status check_outer(const arb_spec *s, arb_err *err)
+{
+    arb_status st = check_shape_common(s, err);
+    if (!st)
+        st = check_gemm_blocks(s, err);
+    return st;
+}
+
+static arb_status check_update(const arb_spec *s, arb_err *err)
+{
+    arb_status st = check_outer(s, err);
+    if (!st)
+        st = check_gs(s, s->N, s->K, err);
+    if (!st && (s->variant & ~(ARB_VARIANT_STEP | ARB_VARIANT_E_GRAD | ARB_VARIANT_E_SIGN)))
+        st = ARB_FAIL(err, ARB_ERR_INVALID_ARG, "%s: unknown variant bits 0x%x", s->kernel,
+                      (unsigned)s->variant);
+    if (!st && (s->variant & ARB_VARIANT_E_GRAD) && (s->variant & ARB_VARIANT_E_SIGN))
+        st = ARB_FAIL(err, ARB_ERR_INVALID_ARG, "%s: choose one E score (grad or sign)",
+                      s->kernel);
+    return st;
+}
+
+static arb_status check_weight_elementwise(const arb_spec *s, arb_err *err)
+{
+    arb_status st = check_shape_common(s, err);
+    if (!st)
+        st = check_gs(s, s->N, s->K, err);
+    if (!st)
+        st = check_warps(s, err);
+    return st;
+}
+
+static arb_status check_run(const arb_spec *s, arb_err *err)
+{
+    arb_status st = check_weight_elementwise(s, err);
+    if (!st && (s->blocks.tm < 1 || s->blocks.tm > 64))
+        st = ARB_FAIL(err, ARB_ERR_UNSUPPORTED, "%s: tm = %d elements per thread must be 1..64",
+                      s->kernel, s->blocks.tm);
+    if (!st && !(s->variant & (ARB_VARIANT_E_GRAD | ARB_VARIANT_E_SIGN)))
+        st = ARB_FAIL(err, ARB_ERR_INVALID_ARG, "%s: the variant must name a score mode",
+                      s->kernel);
+    return st;
+}
+
+static arb_status check_rows_norm(const arb_spec *s, arb_err *err)
+{
+    arb_status st = check_shape_common(s, err);
+    if (!st)
+        st = check_gs(s, 1, s->K, err);
+    if (!st)
+        st = check_warps(s, err);
+    return st;
+}
+
+static arb_status check_plain(const arb_spec *s, arb_err *err)
+{
+    arb_status st = check_shape_common(s, err);
+    if (!st)
+        st = check_warps(s, err);
+    return st;
+}
+
+static arb_status check_embed(const arb_spec *s, arb_err *err)
+{
+    arb_status st = check_plain(s, err);
+    if (!st)
+        st = check_gs(s, s->N, s->K, err);
+    return st;
+}
+
+/* ---- launch dimensions ------------------------------------------------------ */
+
+static void dims(unsigned grid[3], unsigned block[3], int64_t gx, int64_t gy, int warps)
+{
+    grid[0] = (unsigned)gx;
+    grid[1] = (unsigned)gy;
+    grid[2] = 1;
+    block[0] = (unsigned)(32 * warps);
+    block[1] = 1;
+    block[2] = 1;
+}
+
+static void dims_fwd(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    dims(g, b, ceil_div(s->N, s->blocks.bn), ceil_div(s->M, s->blocks.bm), s->blocks.warps);
+    *smem = 0;
+}
+
+static void dims_grad_x(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    dims(g, b, ceil_div(s->K, s->blocks.bn), ceil_div(s->M, s->blocks.bm), s->blocks.warps);
+    *smem = 0;
+}
+
+static void dims_outer(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    dims(g, b, ceil_div(s->K, s->blocks.bn), ceil_div(s->N, s->blocks.bm), s->blocks.warps);
+    *smem = 0;
+}
+
+static void dims_rows(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    dims(g, b, s->M, 1, s->blocks.warps);
+    *smem = 0;
+}
+
+static void dims_count(int64_t count, const arb_spec *s, unsigned g[3], unsigned b[3],
+                       unsigned *smem)
+{
+    dims(g, b, ceil_div(count, 32 * s->blocks.warps), 1, s->blocks.warps);
+    *smem = 0;
+}
+
+static void dims_m(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    dims_count(s->M, s, g, b, smem);
+}
+
+static void dims_mk(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    dims_count(s->M * s->K, s, g, b, smem);
+}
+
+static void dims_nk(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    dims_count(s->N * s->K, s, g, b, smem);
+}
+
+static void dims_groups(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    dims_count(s->N * s->K / s->gs, s, g, b, smem);
+}
+
+static void dims_bytes(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    dims_count(ceil_div(s->N * s->K, 5), s, g, b, smem);
+}
+
+static void dims_run(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    dims_count(ceil_div(s->N * s->K, s->blocks.tm), s, g, b, smem);
+}
+
+/* ---- work (minimum bytes moved, flops) for arb-bench ------------------------ */
+
+static double packed_bytes(const arb_spec *s) { return (double)s->N * (double)s->K / 5.0; }
+static double scale_bytes(const arb_spec *s) { return (double)s->N * (double)s->K / (double)s->gs; }
+
+static void work_fwd(const arb_spec *s, double *bytes, double *flops)
+{
+    double M = (double)s->M, N = (double)s->N, K = (double)s->K;
+    *flops = 2.0 * M * N * K;
+    *bytes = 4.0 * M * K + 4.0 * M * N + packed_bytes(s) + scale_bytes(s);
+}
+
+static void work_outer(const arb_spec *s, double *bytes, double *flops)
+{
+    double M = (double)s->M, N = (double)s->N, K = (double)s->K;
+    *flops = 2.0 * M * N * K;
+    *bytes = 4.0 * M * N + 4.0 * M * K;
+    if (strcmp(s->kernel, "grad_weight") == 0)
+        *bytes += 4.0 * N * K;
+    else if (strcmp(s->kernel, "grad_sign") == 0)
+        *bytes += N * K;
+    else /* update: T_accum read+write, packed read+write, E and E_accum */
+        *bytes += 2.0 * N * K + 2.0 * packed_bytes(s) + 4.0 * scale_bytes(s);
+}
+
+static void work_step(const arb_spec *s, double *bytes, double *flops)
+{
+    double NK = (double)s->N * (double)s->K;
+    *flops = 0;
+    *bytes = NK + 2.0 * NK + 2.0 * packed_bytes(s); /* s, T_accum rw, packed rw */
+}
+
+static void work_update_E(const arb_spec *s, double *bytes, double *flops)
+{
+    double NK = (double)s->N * (double)s->K;
+    *flops = 2.0 * NK;
+    *bytes = ((s->variant & ARB_VARIANT_E_GRAD) ? 4.0 : 1.0) * NK + packed_bytes(s) +
+             4.0 * scale_bytes(s);
+}
+
+static void work_apply(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = 0;
+    *bytes = scale_bytes(s) * (4.0 + 4.0); /* score read, E and E_accum read+write */
+}
+
+static void work_rmsnorm_fwd(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = 4.0 * (double)s->M * (double)s->K;
+    *bytes = 8.0 * (double)s->M * (double)s->K;
+}
+
+static void work_rmsnorm_bwd(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = 8.0 * (double)s->M * (double)s->K;
+    *bytes = 12.0 * (double)s->M * (double)s->K;
+}
+
+static void work_embed_fwd(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = 0;
+    *bytes = 4.0 * (double)s->M * (double)s->K + 4.0 * (double)s->M;
+}
+
+static void work_embed_accum(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = (double)s->M * (double)s->K;
+    *bytes = 4.0 * (double)s->M * (double)s->K + 4.0 * (double)s->M +
+             8.0 * (double)s->N * (double)s->K;
+}
+
+static void work_embed_sign(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = 0;
+    *bytes = 5.0 * (double)s->N * (double)s->K;
+}
+
+static void work_gather(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = 0;
+    *bytes = 5.0 * (double)s->M * (double)s->K + 12.0 * (double)s->M;
+}
+
+static void work_relu_fwd(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = (double)s->M;
+    *bytes = (s->variant ? 12.0 : 8.0) * (double)s->M;
+}
+
+static void work_three(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = (double)s->M;
+    *bytes = 12.0 * (double)s->M;
+}
+
+static void work_xent(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = 4.0 * (double)s->M * (double)s->N;
+    *bytes = (strcmp(s->kernel, "xent_bwd") == 0 ? 8.0 : 4.0) * (double)s->M * (double)s->N;
+}
+
+/* ---- the registry ------------------------------------------------------------ */
+
+#define GEMM_CANDS gemm_candidates, COUNT(gemm_candidates)
+#define ELEM_CANDS elementwise_candidates, COUNT(elementwise_candidates)
+#define ROW_CANDS row_candidates, COUNT(row_candidates)
+#define RUN_CANDS run_candidates, COUNT(run_candidates)
+
+static const arb_kernel_def registry[] = {
+    {"ternary_fwd", "ternary_fwd.cu", FP32_ONLY, GEMM_CANDS, default_fwd, check_gemm, dims_fwd,
+     work_fwd},
+    {"ternary_grad_x", "ternary_grad_x.cu", FP32_ONLY, GEMM_CANDS, default_grad_x, check_gemm,
+     dims_grad_x, work_fwd},
+    {"grad_weight", "grad_weight.cu", FP32_ONLY, GEMM_CANDS, default_outer, check_outer,
+     dims_outer, work_outer},
+    {"grad_sign", "grad_sign.cu", FP32_ONLY, GEMM_CANDS, default_outer, check_outer, dims_outer,
+     work_outer},
+    {"ternary_update_direct", "ternary_update_direct.cu", FP32_ONLY, GEMM_CANDS, default_outer,
+     check_update, dims_outer, work_outer},
+    {"ternary_step", "ternary_step.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
+     check_weight_elementwise, dims_bytes, work_step},
+    {"update_E", "update_E.cu", FP32_ONLY, RUN_CANDS, default_run, check_run, dims_run,
+     work_update_E},
+    {"update_E_apply", "update_E_apply.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
+     check_weight_elementwise, dims_groups, work_apply},
+    {"rmsnorm_fwd", "rmsnorm_fwd.cu", FP32_ONLY, ROW_CANDS, default_rows, check_rows_norm,
+     dims_rows, work_rmsnorm_fwd},
+    {"rmsnorm_bwd", "rmsnorm_bwd.cu", FP32_ONLY, ROW_CANDS, default_rows, check_rows_norm,
+     dims_rows, work_rmsnorm_bwd},
+    {"embed_fwd", "embed_fwd.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_embed,
+     dims_mk, work_embed_fwd},
+    {"embed_bwd_accum", "embed_bwd_accum.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
+     check_plain, dims_mk, work_embed_accum},
+    {"embed_bwd_sign", "embed_bwd_sign.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
+     check_plain, dims_nk, work_embed_sign},
+    {"gather_context", "gather_context.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
+     check_plain, dims_mk, work_gather},
+    {"relu_fwd", "relu_fwd.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_plain, dims_m,
+     work_relu_fwd},
+    {"relu_bwd", "relu_bwd.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_plain, dims_m,
+     work_three},
+    {"add", "add.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_plain, dims_m,
+     work_three},
+    {"xent_fwd", "xent_fwd.cu", FP32_ONLY, ROW_CANDS, default_rows, check_plain, dims_rows,
+     work_xent},
+    {"xent_bwd", "xent_bwd.cu", FP32_ONLY, ROW_CANDS, default_rows, check_plain, dims_rows,
+     work_xent},
+};
+
+int arb_kernel_count(void) { return COUNT(registry); }
+
+const arb_kernel_def *arb_kernel_at(int i)
+{
+    return i >= 0 && i < COUNT(registry) ? &registry[i] : NULL;
+}
+
+const arb_kernel_def *arb_kernel_find(const char *name)
+{
+    for (int i = 0; i < COUNT(registry); i++)
+        if (strcmp(registry[i].name, name) == 0)
+            return &registry[i];
+    return NULL;
+}
+
+arb_status arb_spec_init(arb_spec *spec, const char *kernel, int64_t M, int64_t N, int64_t K,
+                         int64_t gs, arb_precision prec, int32_t variant, arb_err *err)
+{
+    memset(spec, 0, sizeof(*spec));
+    const arb_kernel_def *def = arb_kernel_find(kernel);
+    if (!def)
+        return ARB_FAIL(err, ARB_ERR_NOT_FOUND, "unknown kernel '%s'", kernel);
+    snprintf(spec->kernel, sizeof(spec->kernel), "%s", kernel);
+    spec->M = M;
+    spec->N = N;
+    spec->K = K;
+    spec->gs = gs;
+    spec->prec = prec;
+    spec->variant = variant;
+    if (!(def->precisions & PREC_BIT(prec)))
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED, "%s has no %s mode", kernel,
+                        arb_precision_name(prec));
+    spec->blocks = def->default_blocks(spec);
+    return ARB_OK;
+}
+
+arb_status arb_spec_check(const arb_spec *spec, arb_err *err)
+{
+    const arb_kernel_def *def = arb_kernel_find(spec->kernel);
+    if (!def)
+        return ARB_FAIL(err, ARB_ERR_NOT_FOUND, "unknown kernel '%s'", spec->kernel);
+    if ((int)spec->prec < 0 || spec->prec >= ARB_PREC_COUNT || !(def->precisions & PREC_BIT(spec->prec)))
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED, "%s has no %s mode", spec->kernel,
+                        arb_precision_name(spec->prec));
+    return def->check(spec, err);
+}
+
+void arb_spec_name_expr(const arb_spec *s, char *buf, size_t len)
+{
+    const arb_blocks *b = &s->blocks;
+    snprintf(buf, len, "%s_kernel<%lld,%lld,%lld,%lld,%d,%d,%d,%d,%d,%d,%d,%d,%d>", s->kernel,
+             (long long)s->M, (long long)s->N, (long long)s->K, (long long)s->gs, b->bm, b->bn,
+             b->bk, b->tm, b->tn, b->warps, b->stages, (int)s->prec, s->variant);
+}
+
+void arb_spec_describe(const arb_spec *s, char *buf, size_t len)
+{
+    const arb_blocks *b = &s->blocks;
+    snprintf(buf, len,
+             "%s M=%lld N=%lld K=%lld gs=%lld %s variant=%d bm=%d bn=%d bk=%d tm=%d tn=%d "
+             "warps=%d stages=%d",
+             s->kernel, (long long)s->M, (long long)s->N, (long long)s->K, (long long)s->gs,
+             arb_precision_name(s->prec), s->variant, b->bm, b->bn, b->bk, b->tm, b->tn, b->warps,
+             b->stages);
+}
+
+int arb_spec_equal(const arb_spec *a, const arb_spec *b)
+{
+    return strcmp(a->kernel, b->kernel) == 0 && a->M == b->M && a->N == b->N && a->K == b->K &&
+           a->gs == b->gs && a->prec == b->prec && a->variant == b->variant &&
+           memcmp(&a->blocks, &b->blocks, sizeof(a->blocks)) == 0;
+}
+
+/* ---- plans ------------------------------------------------------------------ */
+
+/* Plans name the kernels only; blocks are the defaults here and are replaced
+ * by tuned ones when the engine resolves a spec. A spec that fails to init
+ * (never, for registry names) is skipped. */
+static int add(arb_spec *out, int n, const char *kernel, int64_t M, int64_t N, int64_t K,
+               int64_t gs, arb_precision prec, int32_t variant)
+{
+    if (arb_spec_init(&out[n], kernel, M, N, K, gs, prec, variant, NULL) == ARB_OK)
+        return n + 1;
+    return n;
+}
+
+static int32_t e_variant(int e_enabled, arb_e_score score)
+{
+    if (!e_enabled)
+        return 0;
+    return score == ARB_E_SCORE_SIGN ? ARB_VARIANT_E_SIGN : ARB_VARIANT_E_GRAD;
+}
+
+int arb_plan_ternary_fwd(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
+                         arb_spec *out)
+{
+    return add(out, 0, "ternary_fwd", M, N, K, gs, prec, 0);
+}
+
+int arb_plan_ternary_grad_x(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
+                            arb_spec *out)
+{
+    return add(out, 0, "ternary_grad_x", M, N, K, gs, prec, 0);
+}
+
+int arb_plan_grad_weight(int64_t M, int64_t N, int64_t K, arb_spec *out)
+{
+    return add(out, 0, "grad_weight", M, N, K, 1, ARB_PREC_FP32, 0);
+}
+
+int arb_plan_grad_sign(int64_t M, int64_t N, int64_t K, arb_spec *out)
+{
+    return add(out, 0, "grad_sign", M, N, K, 1, ARB_PREC_FP32, 0);
+}
+
+int arb_plan_ternary_step(int64_t N, int64_t K, int64_t gs, arb_spec *out)
+{
+    return add(out, 0, "ternary_step", 1, N, K, gs, ARB_PREC_FP32, 0);
+}
+
+int arb_plan_update_E(int64_t N, int64_t K, int64_t gs, arb_e_score score, arb_spec *out)
+{
+    int n = add(out, 0, "update_E", 1, N, K, gs, ARB_PREC_FP32, e_variant(1, score));
+    return add(out, n, "update_E_apply", 1, N, K, gs, ARB_PREC_FP32, 0);
+}
+
+int arb_plan_update_direct(int64_t M, int64_t N, int64_t K, int64_t gs, int step, int phi,
+                           arb_e_score score, arb_spec *out)
+{
+    int32_t variant = (step ? ARB_VARIANT_STEP : 0) | e_variant(phi > 0, score);
+    int n = add(out, 0, "ternary_update_direct", M, N, K, gs, ARB_PREC_FP32, variant);
+    if (phi > 0 && gs != 1) /* gs == 1: E is stepped inside the update kernel */
+        n = add(out, n, "update_E_apply", 1, N, K, gs, ARB_PREC_FP32, 0);
+    return n;
+}
+
+int arb_plan_rmsnorm_fwd(int64_t B, int64_t D, int64_t gs, arb_spec *out)
+{
+    return add(out, 0, "rmsnorm_fwd", B, 1, D, gs, ARB_PREC_FP32, 0);
+}
+
+int arb_plan_rmsnorm_bwd(int64_t B, int64_t D, int64_t gs, arb_spec *out)
+{
+    return add(out, 0, "rmsnorm_bwd", B, 1, D, gs, ARB_PREC_FP32, 0);
+}
+
+int arb_plan_embed_fwd(int64_t M, int64_t V, int64_t D, int64_t gs, arb_spec *out)
+{
+    return add(out, 0, "embed_fwd", M, V, D, gs, ARB_PREC_FP32, 0);
+}
+
+int arb_plan_embed_bwd(int64_t M, int64_t V, int64_t D, arb_spec *out)
+{
+    int n = add(out, 0, "embed_bwd_accum", M, V, D, 1, ARB_PREC_FP32, 0);
+    return add(out, n, "embed_bwd_sign", 1, V, D, 1, ARB_PREC_FP32, 0);
+}
+
+int arb_plan_gather_context(int64_t M, int ctx, arb_spec *out)
+{
+    return add(out, 0, "gather_context", M, 1, ctx, 1, ARB_PREC_FP32, 0);
+}
+
+int arb_plan_relu_fwd(int64_t n, int residual, arb_spec *out)
+{
+    return add(out, 0, "relu_fwd", n, 1, 1, 1, ARB_PREC_FP32, residual ? 1 : 0);
+}
+
+int arb_plan_relu_bwd(int64_t n, arb_spec *out)
+{
+    return add(out, 0, "relu_bwd", n, 1, 1, 1, ARB_PREC_FP32, 0);
+}
+
+int arb_plan_add(int64_t n, arb_spec *out) { return add(out, 0, "add", n, 1, 1, 1, ARB_PREC_FP32, 0); }
+
+int arb_plan_xent_fwd(int64_t M, int64_t V, arb_spec *out)
+{
+    return add(out, 0, "xent_fwd", M, V, 1, 1, ARB_PREC_FP32, 0);
+}
+
+int arb_plan_xent_bwd(int64_t M, int64_t V, arb_spec *out)
+{
+    return add(out, 0, "xent_bwd", M, V, 1, 1, ARB_PREC_FP32, 0);
+}
+
+int arb_plan_linear(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
+                    const arb_linear_update *update, arb_spec *out)
+{
+    int n = arb_plan_ternary_fwd(M, N, K, gs, prec, out);
+    n += arb_plan_ternary_grad_x(M, N, K, gs, prec, out + n);
+    if (update && (update->step || update->e_enabled))
+        n += arb_plan_update_direct(M, N, K, gs, update->step, update->e_enabled ? 1 : 0,
+                                    update->score, out + n);
+    return n;
+}
+
+int arb_plan_rmsnorm(int64_t B, int64_t D, int64_t gs, arb_spec *out)
+{
+    int n = arb_plan_rmsnorm_fwd(B, D, gs, out);
+    return n + arb_plan_rmsnorm_bwd(B, D, gs, out + n);
+}
+
+int arb_plan_embed(int64_t M, int64_t V, int64_t D, int64_t gs, const arb_linear_update *update,
+                   arb_spec *out)
+{
+    int n = arb_plan_embed_fwd(M, V, D, gs, out);
+    n += arb_plan_embed_bwd(M, V, D, out + n);
+    if (update && update->step)
+        n += arb_plan_ternary_step(V, D, gs, out + n);
+    if (update && update->e_enabled)
+        n += arb_plan_update_E(V, D, gs, update->score, out + n);
+    return n;
+}
