@@ -67,6 +67,9 @@ arb_status arb_cpu_embed_bwd(arb_backend *be, const arb_ternary *table, const in
 arb_status arb_cpu_gather_context(arb_backend *be, const uint8_t *corpus, int64_t corpus_len,
                                   const int64_t *pos, int64_t M, int ctx, int32_t *idx,
                                   int32_t *target);
+arb_status arb_cpu_sample_positions(arb_backend *be, uint64_t seed, const int64_t *step_counter,
+                                    int64_t lo, int64_t hi, int64_t M, int64_t *pos);
+arb_status arb_cpu_step_advance(arb_backend *be, int64_t *step_counter);
 arb_status arb_cpu_relu_fwd(arb_backend *be, const float *z, float *h, int64_t n, int residual);
 arb_status arb_cpu_relu_bwd(arb_backend *be, const float *gh, const float *z, float *gz,
                             int64_t n);
@@ -121,6 +124,9 @@ arb_status arb_jit_embed_bwd(arb_backend *be, const arb_ternary *table, const in
 arb_status arb_jit_gather_context(arb_backend *be, const uint8_t *corpus, int64_t corpus_len,
                                   const int64_t *pos, int64_t M, int ctx, int32_t *idx,
                                   int32_t *target);
+arb_status arb_jit_sample_positions(arb_backend *be, uint64_t seed, const int64_t *step_counter,
+                                    int64_t lo, int64_t hi, int64_t M, int64_t *pos);
+arb_status arb_jit_step_advance(arb_backend *be, int64_t *step_counter);
 arb_status arb_jit_relu_fwd(arb_backend *be, const float *z, float *h, int64_t n, int residual);
 arb_status arb_jit_relu_bwd(arb_backend *be, const float *gh, const float *z, float *gz,
                             int64_t n);

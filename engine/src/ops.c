@@ -342,6 +342,38 @@ arb_status arb_op_gather_context(arb_backend *be, const uint8_t *corpus, int64_t
     return DISPATCH(be, gather_context, corpus, corpus_len, pos, M, ctx, idx, target);
 }
 
+int64_t arb_sample_position(uint64_t seed, int64_t step, int64_t i, int64_t lo, int64_t hi)
+{
+    uint64_t z = seed + (uint64_t)step * 0x9E3779B97F4A7C15ULL + (uint64_t)i * 0xD1B54A32D192ED03ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return lo + (int64_t)(z % (uint64_t)(hi - lo));
+}
+
+arb_status arb_op_sample_positions(arb_backend *be, uint64_t seed, const int64_t *step_counter,
+                                   int64_t lo, int64_t hi, int64_t M, int64_t *pos)
+{
+    static const char op[] = "sample_positions";
+    TRY(check_backend(be));
+    TRY(check_count(be, op, "M", M));
+    if (lo < 0 || hi <= lo)
+        return ARB_BE_FAIL(be, ARB_ERR_INVALID_ARG, "%s: the range [%lld, %lld) is empty", op,
+                           (long long)lo, (long long)hi);
+    TRY(check_ptr(be, op, "step_counter", step_counter));
+    TRY(check_ptr(be, op, "pos", pos));
+    return DISPATCH(be, sample_positions, seed, step_counter, lo, hi, M, pos);
+}
+
+arb_status arb_op_step_advance(arb_backend *be, int64_t *step_counter)
+{
+    TRY(check_backend(be));
+    TRY(check_ptr(be, "step_advance", "step_counter", step_counter));
+    if (be->kind == ARB_BACKEND_CPU)
+        return arb_cpu_step_advance(be, step_counter);
+    return arb_jit_step_advance(be, step_counter);
+}
+
 arb_status arb_op_relu_fwd(arb_backend *be, const float *z, float *h, int64_t n, int residual)
 {
     TRY(check_backend(be));

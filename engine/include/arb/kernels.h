@@ -132,6 +132,8 @@ int arb_plan_rmsnorm_bwd(int64_t B, int64_t D, int64_t gs, arb_spec *out);
 int arb_plan_embed_fwd(int64_t M, int64_t V, int64_t D, int64_t gs, arb_spec *out);
 int arb_plan_embed_bwd(int64_t M, int64_t V, int64_t D, arb_spec *out);
 int arb_plan_gather_context(int64_t M, int ctx, arb_spec *out);
+int arb_plan_sample_positions(int64_t M, arb_spec *out);
+int arb_plan_step_advance(arb_spec *out);
 int arb_plan_relu_fwd(int64_t n, int residual, arb_spec *out);
 int arb_plan_relu_bwd(int64_t n, arb_spec *out);
 int arb_plan_add(int64_t n, arb_spec *out);

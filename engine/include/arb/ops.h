@@ -133,6 +133,22 @@ arb_status arb_op_gather_context(arb_backend *be, const uint8_t *corpus, int64_t
                                  const int64_t *pos, int64_t M, int ctx, int32_t *idx,
                                  int32_t *target);
 
+/* sample_positions: the training batch's positions, drawn on the backend so
+ * that a step needs no host-to-device copy (and a captured CUDA graph draws
+ * a fresh batch at every replay): for i < M,
+ *     z = splitmix64(seed + step * 0x9E3779B97F4A7C15 + i * 0xD1B54A32D192ED03)
+ *     pos[i] = lo + z % (hi - lo)
+ * where step = *step_counter, an int64 in backend memory. Identical on every
+ * backend (see arb_sample_position). */
+arb_status arb_op_sample_positions(arb_backend *be, uint64_t seed, const int64_t *step_counter,
+                                   int64_t lo, int64_t hi, int64_t M, int64_t *pos);
+
+/* step_advance: *step_counter += 1 (in backend memory). */
+arb_status arb_op_step_advance(arb_backend *be, int64_t *step_counter);
+
+/* The position sample_positions draws for (seed, step, i), on the host. */
+int64_t arb_sample_position(uint64_t seed, int64_t step, int64_t i, int64_t lo, int64_t hi);
+
 /* relu_fwd: h = relu(z), or h += relu(z) when `residual` is nonzero. */
 arb_status arb_op_relu_fwd(arb_backend *be, const float *z, float *h, int64_t n, int residual);
 

@@ -1,6 +1,6 @@
 /*
- * glue.c - C references of the trainer glue: gather_context, relu_fwd,
- * relu_bwd and add (the residual's backward).
+ * glue.c - C references of the trainer glue: sample_positions, step_advance,
+ * gather_context, relu_fwd, relu_bwd and add (the residual's backward).
  */
 #include "cpu_common.h"
 
@@ -18,6 +18,22 @@ arb_status arb_cpu_gather_context(arb_backend *be, const uint8_t *corpus, int64_
             idx[i * ctx + c] = corpus[p - ctx + c];
         target[i] = corpus[p];
     }
+    return ARB_OK;
+}
+
+arb_status arb_cpu_sample_positions(arb_backend *be, uint64_t seed, const int64_t *step_counter,
+                                    int64_t lo, int64_t hi, int64_t M, int64_t *pos)
+{
+    (void)be;
+    for (int64_t i = 0; i < M; i++)
+        pos[i] = arb_sample_position(seed, *step_counter, i, lo, hi);
+    return ARB_OK;
+}
+
+arb_status arb_cpu_step_advance(arb_backend *be, int64_t *step_counter)
+{
+    (void)be;
+    *step_counter += 1;
     return ARB_OK;
 }
 

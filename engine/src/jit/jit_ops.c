@@ -162,6 +162,25 @@ arb_status arb_jit_gather_context(arb_backend *be, const uint8_t *corpus, int64_
     return ARB_OK;
 }
 
+arb_status arb_jit_sample_positions(arb_backend *be, uint64_t seed, const int64_t *step_counter,
+                                    int64_t lo, int64_t hi, int64_t M, int64_t *pos)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_sample_positions(M, plan);
+    unsigned long long seed_arg = seed;
+    long long lo_arg = lo, hi_arg = hi;
+    LAUNCH(be, &plan[0], &seed_arg, &step_counter, &lo_arg, &hi_arg, &pos);
+    return ARB_OK;
+}
+
+arb_status arb_jit_step_advance(arb_backend *be, int64_t *step_counter)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_step_advance(plan);
+    LAUNCH(be, &plan[0], &step_counter);
+    return ARB_OK;
+}
+
 arb_status arb_jit_relu_fwd(arb_backend *be, const float *z, float *h, int64_t n, int residual)
 {
     arb_spec plan[ARB_PLAN_MAX];

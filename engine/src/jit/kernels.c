@@ -70,6 +70,12 @@ static arb_blocks default_elementwise(const arb_spec *s)
     return (arb_blocks){0, 0, 0, 0, 0, 8, 0};
 }
 
+static arb_blocks default_single(const arb_spec *s)
+{
+    (void)s;
+    return (arb_blocks){0, 0, 0, 0, 0, 1, 0};
+}
+
 static arb_blocks default_rows(const arb_spec *s)
 {
     int64_t width = s->K > 1 ? s->K : s->N; /* D for rmsnorm, V for xent */
@@ -379,6 +385,19 @@ static void work_gather(const arb_spec *s, double *bytes, double *flops)
     *bytes = 5.0 * (double)s->M * (double)s->K + 12.0 * (double)s->M;
 }
 
+static void work_sample(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = 10.0 * (double)s->M;
+    *bytes = 8.0 * (double)s->M;
+}
+
+static void work_none(const arb_spec *s, double *bytes, double *flops)
+{
+    (void)s;
+    *flops = 0;
+    *bytes = 16;
+}
+
 static void work_relu_fwd(const arb_spec *s, double *bytes, double *flops)
 {
     *flops = (double)s->M;
@@ -433,6 +452,10 @@ static const arb_kernel_def registry[] = {
      check_plain, dims_nk, work_embed_sign},
     {"gather_context", "gather_context.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
      check_plain, dims_mk, work_gather},
+    {"sample_positions", "sample_positions.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
+     check_plain, dims_m, work_sample},
+    {"step_advance", "step_advance.cu", FP32_ONLY, NULL, 0, default_single, check_plain, dims_m,
+     work_none},
     {"relu_fwd", "relu_fwd.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_plain, dims_m,
      work_relu_fwd},
     {"relu_bwd", "relu_bwd.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_plain, dims_m,
@@ -605,6 +628,16 @@ int arb_plan_embed_bwd(int64_t M, int64_t V, int64_t D, arb_spec *out)
 int arb_plan_gather_context(int64_t M, int ctx, arb_spec *out)
 {
     return add(out, 0, "gather_context", M, 1, ctx, 1, ARB_PREC_FP32, 0);
+}
+
+int arb_plan_sample_positions(int64_t M, arb_spec *out)
+{
+    return add(out, 0, "sample_positions", M, 1, 1, 1, ARB_PREC_FP32, 0);
+}
+
+int arb_plan_step_advance(arb_spec *out)
+{
+    return add(out, 0, "step_advance", 1, 1, 1, 1, ARB_PREC_FP32, 0);
 }
 
 int arb_plan_relu_fwd(int64_t n, int residual, arb_spec *out)
