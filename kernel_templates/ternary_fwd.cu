@@ -1,19 +1,22 @@
 /*
  * ternary_fwd.cu - y[M,N] = x[M,K] . W^T with W = T * 2^E decoded from
- * packed trits (SPEC §3). fp32 SIMT (PREC = fp32).
+ * packed trits (SPEC §3). Grid: (ceil(N/BN), ceil(M/BM)).
  *
- * Grid: (ceil(N/BN), ceil(M/BM)); block: WARPS*32 threads. Each block decodes
- * its BN x BK slab of W into shared memory per step (once per M-tile, so the
- * decode costs 1/BM of the FMAs) and multiplies it with the BM x BK slab of x.
+ * PREC = fp32: SIMT FMA (simt_gemm.cuh), static shared memory; BM x BN block
+ *   tile, TM x TN thread tile. Each block decodes its BN x BK slab of W into
+ *   shared memory per step (once per M-tile: the decode costs 1/BM of the FMAs).
+ * PREC = tf32, bf16, bf16x2, bf16x3: tensor cores (mma_gemm.cuh), dynamic
+ *   shared memory; BM x BN block tile, TM x TN warp tile.
  * Reference: engine/src/cpu/ternary_fwd.c.
  */
 #include "arb_common.cuh"
+#include "mma_gemm.cuh"
 #include "simt_gemm.cuh"
 
-template <ARB_SPEC_PARAMS>
-__global__ void __launch_bounds__(WARPS * 32)
-    ternary_fwd_kernel(const float *__restrict__ x, const u8 *__restrict__ packed,
-                       const i8 *__restrict__ E, float *__restrict__ y)
+template <int M, int N, int K, int GS, int BM, int BN, int BK, int TM, int TN, int WARPS>
+__device__ __forceinline__ void ternary_fwd_simt(const float *__restrict__ x,
+                                                 const u8 *__restrict__ packed,
+                                                 const i8 *__restrict__ E, float *__restrict__ y)
 {
     constexpr int THREADS = WARPS * 32;
     __shared__ unsigned short lut[ARB_TRIT_LUT_SIZE];
@@ -47,5 +50,18 @@ __global__ void __launch_bounds__(WARPS * 32)
             if (m < M && n < N)
                 y[(i64)m * N + n] = acc[i][j];
         }
+    }
+}
+
+template <ARB_SPEC_PARAMS>
+__global__ void __launch_bounds__(WARPS * 32)
+    ternary_fwd_kernel(const float *__restrict__ x, const u8 *__restrict__ packed,
+                       const i8 *__restrict__ E, float *__restrict__ y)
+{
+    if constexpr (PREC == ARB_PREC_FP32) {
+        ternary_fwd_simt<M, N, K, GS, BM, BN, BK, TM, TN, WARPS>(x, packed, E, y);
+    } else {
+        extern __shared__ __align__(16) char smem[];
+        arb_mma_gemm<M, N, K, GS, BM, BN, BK, TM, TN, WARPS, PREC, false>(x, packed, E, y, smem);
     }
 }

@@ -53,6 +53,8 @@ typedef struct arb_spec {
 #define ARB_VARIANT_STEP 1       /* do the T step */
 #define ARB_VARIANT_E_GRAD 2     /* accumulate grad scores for E */
 #define ARB_VARIANT_E_SIGN 4     /* accumulate sign scores for E */
+#define ARB_VARIANT_E_IN_TILE 8  /* groups lie inside a block tile: reduce their scores in
+                                    shared memory and step E in the epilogue */
 
 typedef struct arb_kernel_def {
     const char *name;          /* stem */

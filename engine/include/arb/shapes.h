@@ -18,7 +18,11 @@
  * `precision` defaults to the run's (ARB_PRECISION). An explicit `kernel=`
  * line names one specialization; N, K, gs default to 1; giving any block key
  * pins the configuration (all seven must then be given), else the tuned or
- * default one is used. <n> is a decimal integer in 1..2^31-1 (variant: 0..).
+ * default one is used. A `kernel=` line without precision takes the run's
+ * when the kernel has that mode, else fp32 (as the plans do for non-GEMM
+ * kernels). <n> is a decimal integer in 1..2^31-1 (variant and the block
+ * keys: 0..2^31-1, since kernels leave unused block fields 0). A line is at
+ * most 4096 bytes, a file at most 16 MiB; CRLF line ends are accepted.
  *
  * Errors name the place as `file:line:column: expected ..., got ...`
  * (1-based; GNU style): unknown ops and keys, missing or repeated keys,
@@ -72,10 +76,12 @@ typedef struct arb_shapes {
     arb_shape_line *lines;
     int count;
     int capacity;
+    char *file; /* name used in messages (malloc'ed; NULL: "shapes.txt") */
 } arb_shapes;
 
 /* Parse shapes text; `filename` is used in messages. All lines must parse:
- * on the first error *out is left empty and err says where and why. */
+ * on an error *out is left empty and err says where and why (ARB_ERR_PARSE);
+ * its message holds up to 20 errors, one per line, the first one first. */
 arb_status arb_shapes_parse(const char *text, size_t len, const char *filename, arb_shapes *out,
                             arb_err *err);
 
@@ -98,6 +104,11 @@ typedef struct arb_expanded {
  * `*out` is malloc'ed; free it with free(). */
 arb_status arb_shapes_expand(const arb_shapes *shapes, arb_precision default_precision,
                              arb_expanded **out, int *count, arb_err *err);
+
+/* Remove later duplicates (same spec and exact flag) in place, keeping the
+ * order of first occurrences (arb-prewarm calls it again after resolving
+ * tuned blocks). */
+arb_status arb_expanded_dedupe(arb_expanded *items, int *count, arb_err *err);
 
 /* Write one line in the grammar above (no newline) for a parsed line. */
 void arb_shape_line_format(const arb_shape_line *line, char *buf, size_t len);

@@ -18,9 +18,12 @@
 
 #define PREC_BIT(p) (1u << (p))
 #define FP32_ONLY PREC_BIT(ARB_PREC_FP32)
+#define ALL_PRECISIONS ((1u << ARB_PREC_COUNT) - 1)
 
 /* Shared memory a block may use without opting in (static __shared__). */
 #define STATIC_SMEM_LIMIT (48 * 1024)
+/* Dynamic shared memory a block may use after opting in (sm_90: 227 KiB). */
+#define OPTIN_SMEM_LIMIT (227 * 1024)
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -32,6 +35,21 @@ static const arb_blocks gemm_candidates[] = {
     {64, 64, 16, 4, 4, 8, 1},    {64, 64, 32, 4, 4, 8, 1},  {128, 64, 16, 8, 4, 8, 1},
     {64, 128, 16, 4, 8, 8, 1},   {128, 128, 8, 8, 8, 8, 1}, {128, 128, 16, 8, 8, 8, 1},
     {64, 64, 16, 4, 8, 4, 1},
+};
+
+/* ternary_fwd / ternary_grad_x: the SIMT tiles (fp32) and the tensor-core
+ * tiles (tf32, bf16*: TM x TN is the warp tile, stages = 2). The check keeps
+ * those that fit the spec's precision. */
+static const arb_blocks fwd_candidates[] = {
+    {32, 32, 16, 2, 2, 8, 1},      {32, 64, 16, 2, 4, 8, 1},     {64, 32, 16, 4, 2, 8, 1},
+    {64, 64, 16, 4, 4, 8, 1},      {64, 64, 32, 4, 4, 8, 1},     {128, 64, 16, 8, 4, 8, 1},
+    {64, 128, 16, 4, 8, 8, 1},     {128, 128, 8, 8, 8, 8, 1},    {128, 128, 16, 8, 8, 8, 1},
+    {64, 64, 16, 4, 8, 4, 1},
+    {128, 128, 32, 64, 32, 8, 2},  {128, 128, 32, 32, 64, 8, 2}, {128, 64, 32, 32, 32, 8, 2},
+    {64, 128, 32, 32, 32, 8, 2},   {64, 64, 32, 32, 32, 4, 2},   {128, 256, 32, 64, 64, 8, 2},
+    {256, 128, 32, 64, 64, 8, 2},  {64, 64, 32, 32, 16, 8, 2},   {16, 64, 32, 16, 16, 4, 2},
+    {16, 128, 32, 16, 32, 4, 2},   {32, 64, 32, 16, 32, 4, 2},   {128, 128, 64, 64, 32, 8, 2},
+    {64, 256, 32, 32, 64, 8, 2},
 };
 
 static const arb_blocks elementwise_candidates[] = {
@@ -59,10 +77,34 @@ static arb_blocks gemm_default_for(int64_t rows, int64_t cols)
     return (arb_blocks){32, 32, 16, 2, 2, 8, 1};
 }
 
+static arb_blocks mma_default_for(int64_t rows, int64_t cols)
+{
+    if (rows <= 16)
+        return (arb_blocks){16, 64, 32, 16, 16, 4, 2};
+    if (rows >= 128 && cols >= 128)
+        return (arb_blocks){128, 128, 32, 64, 32, 8, 2};
+    return (arb_blocks){64, 64, 32, 32, 32, 4, 2};
+}
+
 /* Output tile rows x cols of each GEMM-shaped kernel. */
-static arb_blocks default_fwd(const arb_spec *s) { return gemm_default_for(s->M, s->N); }
-static arb_blocks default_grad_x(const arb_spec *s) { return gemm_default_for(s->M, s->K); }
+static arb_blocks default_fwd(const arb_spec *s)
+{
+    return s->prec == ARB_PREC_FP32 ? gemm_default_for(s->M, s->N) : mma_default_for(s->M, s->N);
+}
+static arb_blocks default_grad_x(const arb_spec *s)
+{
+    return s->prec == ARB_PREC_FP32 ? gemm_default_for(s->M, s->K) : mma_default_for(s->M, s->K);
+}
 static arb_blocks default_outer(const arb_spec *s) { return gemm_default_for(s->N, s->K); }
+
+/* The update's default must also fit in-tile E groups (bn a multiple of gs). */
+static arb_blocks default_update(const arb_spec *s)
+{
+    arb_blocks b = gemm_default_for(s->N, s->K);
+    if ((s->variant & ARB_VARIANT_E_IN_TILE) && b.bn % s->gs)
+        b = (arb_blocks){128, 128, 8, 8, 8, 8, 1};
+    return b;
+}
 
 static arb_blocks default_elementwise(const arb_spec *s)
 {
@@ -146,16 +188,71 @@ static arb_status check_gs(const arb_spec *s, int64_t N, int64_t K, arb_err *err
                     s->kernel, (long long)s->gs, (long long)K, (long long)(N * K));
 }
 
+/* Dynamic shared memory of the tensor-core mainloop: mirrors arb_mma_smem in
+ * kernel_templates/mma_gemm.cuh (two stages of the A and W slabs and the
+ * 243-entry digit table). */
+static int64_t mma_smem_bytes(const arb_spec *s)
+{
+    const arb_blocks *b = &s->blocks;
+    int tf32 = s->prec == ARB_PREC_TF32;
+    int trans = strcmp(s->kernel, "ternary_grad_x") == 0;
+    int64_t xpad = tf32 ? 4 : 8, welem = tf32 ? 4 : 2, wpad = (tf32 && !trans) ? 4 : 8;
+    int64_t w_rows = trans ? b->bk : b->bn, w_cols = trans ? b->bn : b->bk;
+    int64_t a_stage = (int64_t)b->bm * (b->bk + xpad) * 4;
+    int64_t w_stage = w_rows * (w_cols + wpad) * welem;
+    return 2 * a_stage + 2 * w_stage + 512;
+}
+
+static arb_status check_mma_blocks(const arb_spec *s, arb_err *err)
+{
+    const arb_blocks *b = &s->blocks;
+    arb_status st = check_warps(s, err);
+    if (st)
+        return st;
+    if (b->stages != 2)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED, "%s (%s): stages = %d, the mainloop has 2",
+                        s->kernel, arb_precision_name(s->prec), b->stages);
+    if (b->bm < 16 || b->bn < 16 || b->bk < 16 || b->tm < 16 || b->tn < 16 || b->bk % 16 ||
+        b->tm % 16 || b->tn % 16 || b->bm % b->tm || b->bn % b->tn)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                        "%s (%s): block %dx%dx%d with warp tile %dx%d: the warp tile must be a "
+                        "multiple of 16 dividing the block tile, bk a multiple of 16",
+                        s->kernel, arb_precision_name(s->prec), b->bm, b->bn, b->bk, b->tm,
+                        b->tn);
+    if ((b->bm / b->tm) * (b->bn / b->tn) != b->warps)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                        "%s (%s): %d warp tiles but %d warps", s->kernel,
+                        arb_precision_name(s->prec), (b->bm / b->tm) * (b->bn / b->tn), b->warps);
+    int trans = strcmp(s->kernel, "ternary_grad_x") == 0;
+    int w_rows = trans ? b->bk : b->bn, w_cols = trans ? b->bn : b->bk;
+    int threads = 32 * b->warps;
+    int run = (w_rows * w_cols) / threads;
+    if ((w_rows * w_cols) % threads || run % 8 || w_cols % run)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                        "%s (%s): the %dx%d weight slab does not split into runs of 8k trits "
+                        "per thread",
+                        s->kernel, arb_precision_name(s->prec), w_rows, w_cols);
+    int accumulators = (b->tm / 16) * (b->tn / 8) * 4 * (s->prec == ARB_PREC_BF16X3 ? 2 : 1);
+    if (accumulators > 128)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                        "%s (%s): a %dx%d warp tile needs %d accumulator registers per thread "
+                        "(limit 128, to stay clear of spills)",
+                        s->kernel, arb_precision_name(s->prec), b->tm, b->tn, accumulators);
+    int64_t smem = mma_smem_bytes(s);
+    if (smem > OPTIN_SMEM_LIMIT)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                        "%s (%s): needs %lld bytes of shared memory, above %d", s->kernel,
+                        arb_precision_name(s->prec), (long long)smem, OPTIN_SMEM_LIMIT);
+    return ARB_OK;
+}
+
 static arb_status check_gemm(const arb_spec *s, arb_err *err)
 {
     arb_status st = check_shape_common(s, err);
     if (!st)
         st = check_gs(s, s->N, s->K, err);
     if (!st)
-        st = check_gemm_blocks(s, err);
-    if (!st && s->prec != ARB_PREC_FP32)
-        st = ARB_FAIL(err, ARB_ERR_UNSUPPORTED, "%s: precision %s is not implemented",
-                      s->kernel, arb_precision_name(s->prec));
+        st = s->prec == ARB_PREC_FP32 ? check_gemm_blocks(s, err) : check_mma_blocks(s, err);
     return st;
 }
 
@@ -167,12 +264,29 @@ static arb_status check_outer(const arb_spec *s, arb_err *err)
     return st;
 }
 
+/* Whether a weight's E groups can meet inside the update kernel's tiles. */
+static int e_in_tile(int64_t K, int64_t gs) { return gs >= 2 && gs <= 128 && K % gs == 0; }
+
 static arb_status check_update(const arb_spec *s, arb_err *err)
 {
     arb_status st = check_outer(s, err);
     if (!st)
         st = check_gs(s, s->N, s->K, err);
-    if (!st && (s->variant & ~(ARB_VARIANT_STEP | ARB_VARIANT_E_GRAD | ARB_VARIANT_E_SIGN)))
+    if (!st && (s->variant & ARB_VARIANT_E_IN_TILE)) {
+        const arb_blocks *b = &s->blocks;
+        int64_t smem = (int64_t)b->bk * (b->bm + 4 + b->bn + 4) * 4 + 2 * 243 +
+                       (int64_t)b->bm * (b->bn / (s->gs > 0 ? s->gs : 1)) * 4;
+        if (!e_in_tile(s->K, s->gs) || b->bn % s->gs)
+            st = ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                          "%s: in-tile E scores need gs (%lld) to divide K (%lld) and bn (%d)",
+                          s->kernel, (long long)s->gs, (long long)s->K, b->bn);
+        else if (smem > STATIC_SMEM_LIMIT)
+            st = ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                          "%s: tiles and in-tile scores need %lld bytes of shared memory", s->kernel,
+                          (long long)smem);
+    }
+    if (!st && (s->variant & ~(ARB_VARIANT_STEP | ARB_VARIANT_E_GRAD | ARB_VARIANT_E_SIGN |
+                               ARB_VARIANT_E_IN_TILE)))
         st = ARB_FAIL(err, ARB_ERR_INVALID_ARG, "%s: unknown variant bits 0x%x", s->kernel,
                       (unsigned)s->variant);
     if (!st && (s->variant & ARB_VARIANT_E_GRAD) && (s->variant & ARB_VARIANT_E_SIGN))
@@ -244,13 +358,13 @@ static void dims(unsigned grid[3], unsigned block[3], int64_t gx, int64_t gy, in
 static void dims_fwd(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
 {
     dims(g, b, ceil_div(s->N, s->blocks.bn), ceil_div(s->M, s->blocks.bm), s->blocks.warps);
-    *smem = 0;
+    *smem = s->prec == ARB_PREC_FP32 ? 0 : (unsigned)mma_smem_bytes(s);
 }
 
 static void dims_grad_x(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
 {
     dims(g, b, ceil_div(s->K, s->blocks.bn), ceil_div(s->M, s->blocks.bm), s->blocks.warps);
-    *smem = 0;
+    *smem = s->prec == ARB_PREC_FP32 ? 0 : (unsigned)mma_smem_bytes(s);
 }
 
 static void dims_outer(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
@@ -419,20 +533,21 @@ static void work_xent(const arb_spec *s, double *bytes, double *flops)
 /* ---- the registry ------------------------------------------------------------ */
 
 #define GEMM_CANDS gemm_candidates, COUNT(gemm_candidates)
+#define FWD_CANDS fwd_candidates, COUNT(fwd_candidates)
 #define ELEM_CANDS elementwise_candidates, COUNT(elementwise_candidates)
 #define ROW_CANDS row_candidates, COUNT(row_candidates)
 #define RUN_CANDS run_candidates, COUNT(run_candidates)
 
 static const arb_kernel_def registry[] = {
-    {"ternary_fwd", "ternary_fwd.cu", FP32_ONLY, GEMM_CANDS, default_fwd, check_gemm, dims_fwd,
-     work_fwd},
-    {"ternary_grad_x", "ternary_grad_x.cu", FP32_ONLY, GEMM_CANDS, default_grad_x, check_gemm,
-     dims_grad_x, work_fwd},
+    {"ternary_fwd", "ternary_fwd.cu", ALL_PRECISIONS, FWD_CANDS, default_fwd, check_gemm,
+     dims_fwd, work_fwd},
+    {"ternary_grad_x", "ternary_grad_x.cu", ALL_PRECISIONS, FWD_CANDS, default_grad_x,
+     check_gemm, dims_grad_x, work_fwd},
     {"grad_weight", "grad_weight.cu", FP32_ONLY, GEMM_CANDS, default_outer, check_outer,
      dims_outer, work_outer},
     {"grad_sign", "grad_sign.cu", FP32_ONLY, GEMM_CANDS, default_outer, check_outer, dims_outer,
      work_outer},
-    {"ternary_update_direct", "ternary_update_direct.cu", FP32_ONLY, GEMM_CANDS, default_outer,
+    {"ternary_update_direct", "ternary_update_direct.cu", FP32_ONLY, GEMM_CANDS, default_update,
      check_update, dims_outer, work_outer},
     {"ternary_step", "ternary_step.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
      check_weight_elementwise, dims_bytes, work_step},
@@ -598,8 +713,12 @@ int arb_plan_update_direct(int64_t M, int64_t N, int64_t K, int64_t gs, int step
                            arb_e_score score, arb_spec *out)
 {
     int32_t variant = (step ? ARB_VARIANT_STEP : 0) | e_variant(phi > 0, score);
+    int in_tile = phi > 0 && e_in_tile(K, gs);
+    if (in_tile)
+        variant |= ARB_VARIANT_E_IN_TILE;
     int n = add(out, 0, "ternary_update_direct", M, N, K, gs, ARB_PREC_FP32, variant);
-    if (phi > 0 && gs != 1) /* gs == 1: E is stepped inside the update kernel */
+    /* gs == 1 and in-tile groups: E is stepped inside the update kernel */
+    if (phi > 0 && gs != 1 && !in_tile)
         n = add(out, n, "update_E_apply", 1, N, K, gs, ARB_PREC_FP32, 0);
     return n;
 }

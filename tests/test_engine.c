@@ -1,0 +1,685 @@
+/*
+ * test_engine.c - the JIT engine without a GPU: every template compiles for
+ * sm_90 through NVRTC into a valid CUDA ELF; compiled entries round-trip
+ * through the cache; every key field invalidates; strict mode refuses
+ * misses; concurrent processes fill one cache without losing an entry; a
+ * damaged cubin is quarantined and recompiled.
+ *
+ * All engines here are compile-only (ARB_ARCH=sm_90), as on the CI machine.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "arb/cache.h"
+#include "arb/engine.h"
+#include "arb/kernels.h"
+
+/* ---- fixtures -------------------------------------------------------------- */
+
+static char tmpdir[256];
+static char cache_path[512];
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/arb-test-engine-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+    snprintf(cache_path, sizeof(cache_path), "%s/kernels.sqlite", tmpdir);
+}
+
+static void remove_tree(const char *path)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", path);
+}
+
+static void cleanup(void) { remove_tree(tmpdir); }
+
+TestSuite(engine, .init = make_tmpdir, .fini = cleanup);
+
+/* Settings for a compile-only engine on the test cache. */
+static void test_settings(arb_settings *s)
+{
+    arb_settings_load(s);
+    arb_settings_set(s, ARB_SET_CACHE, cache_path, NULL);
+    arb_settings_set(s, ARB_SET_ARCH, "sm_90", NULL);
+    arb_settings_set(s, ARB_SET_CACHE_READONLY, "", NULL);
+    arb_settings_set(s, ARB_SET_CACHE_MODE, "normal", NULL);
+    arb_settings_set(s, ARB_SET_CACHE_DISABLE, "0", NULL);
+    arb_settings_set(s, ARB_SET_RECACHE, "0", NULL);
+    arb_settings_set(s, ARB_SET_KERNEL_DIR, "", NULL);
+    arb_settings_set(s, ARB_SET_NVRTC_FLAGS, "", NULL);
+    arb_settings_set(s, ARB_SET_KERNEL_DEBUG, "0", NULL);
+}
+
+/* Collected warnings, so tests can check what a user would see. */
+static char warnings[8192];
+static void collect_warning(void *ctx, const char *msg)
+{
+    (void)ctx;
+    strncat(warnings, msg, sizeof(warnings) - strlen(warnings) - 2);
+    strncat(warnings, "\n", sizeof(warnings) - strlen(warnings) - 1);
+}
+
+static arb_engine *open_engine(const arb_settings *s, const char *nvrtc_version)
+{
+    arb_engine_options opt;
+    arb_engine_options_init(&opt);
+    opt.settings = s;
+    opt.compile_only = 1;
+    opt.warn = collect_warning;
+    opt.nvrtc_version = nvrtc_version;
+    arb_engine *engine = NULL;
+    arb_err err = {0};
+    arb_status st = arb_engine_open(&engine, &opt, &err);
+    cr_assert_eq(st, ARB_OK, "arb_engine_open: %s", err.msg);
+    return engine;
+}
+
+/* A small ternary_fwd spec with tails in every dimension. */
+static arb_spec small_fwd(void)
+{
+    arb_spec spec;
+    arb_err err = {0};
+    cr_assert_eq(arb_spec_init(&spec, "ternary_fwd", 37, 53, 130, 65, ARB_PREC_FP32, 0, &err),
+                 ARB_OK, "%s", err.msg);
+    return spec;
+}
+
+static int prepare(arb_engine *engine, const arb_spec *spec)
+{
+    int compiled = -1;
+    double ms = 0;
+    arb_err err = {0};
+    arb_status st = arb_engine_prepare(engine, spec, &compiled, &ms, &err);
+    cr_assert_eq(st, ARB_OK, "prepare %s: %s", spec->kernel, err.msg);
+    return compiled;
+}
+
+/* Read the writable cache's entry of `spec` (a fresh cache handle). */
+static int fetch_entry(arb_engine *engine, const arb_spec *spec, arb_cache_entry *entry)
+{
+    arb_cache_key key;
+    char hash[ARB_CACHE_HASH_LEN];
+    arb_err err = {0};
+    cr_assert_eq(arb_engine_key(engine, spec, &key, hash, &err), ARB_OK, "%s", err.msg);
+    int found = 0;
+    cr_assert_eq(arb_cache_get(arb_engine_cache(engine), hash, entry, &found, &err), ARB_OK, "%s",
+                 err.msg);
+    return found;
+}
+
+/* A sample spec of every registry kernel, with awkward sizes. */
+static arb_spec sample_spec(const arb_kernel_def *def)
+{
+    arb_spec spec;
+    const char *k = def->name;
+    int64_t M = 37, N = 53, K = 130, gs = 65;
+    int32_t variant = 0;
+    if (!strcmp(k, "grad_weight") || !strcmp(k, "grad_sign"))
+        gs = 1;
+    if (!strcmp(k, "ternary_update_direct"))
+        variant = ARB_VARIANT_STEP | ARB_VARIANT_E_GRAD;
+    if (!strcmp(k, "update_E"))
+        variant = ARB_VARIANT_E_SIGN;
+    if (!strcmp(k, "rmsnorm_fwd") || !strcmp(k, "rmsnorm_bwd"))
+        N = 1;
+    if (!strcmp(k, "embed_fwd") || !strcmp(k, "embed_bwd_accum") || !strcmp(k, "embed_bwd_sign"))
+        N = 7;
+    arb_err err = {0};
+    cr_assert_eq(arb_spec_init(&spec, k, M, N, K, gs, ARB_PREC_FP32, variant, &err), ARB_OK,
+                 "%s: %s", k, err.msg);
+    cr_assert_eq(arb_spec_check(&spec, &err), ARB_OK, "%s: %s", k, err.msg);
+    return spec;
+}
+
+/* ELF64 header fields of a cubin: magic, class, machine (EM_CUDA = 190). */
+static void assert_cuda_elf(const uint8_t *cubin, size_t len, const char *what)
+{
+    cr_assert_geq(len, 64, "%s: cubin of %zu bytes is too short for an ELF header", what, len);
+    cr_assert(cubin[0] == 0x7f && cubin[1] == 'E' && cubin[2] == 'L' && cubin[3] == 'F',
+              "%s: cubin lacks the ELF magic", what);
+    cr_assert_eq(cubin[4], 2, "%s: cubin is not ELF64", what);
+    unsigned machine = (unsigned)cubin[18] | (unsigned)cubin[19] << 8;
+    cr_assert_eq(machine, 190u, "%s: e_machine = %u, want EM_CUDA (190)", what, machine);
+    uint32_t flags;
+    memcpy(&flags, cubin + 48, 4);
+    /* The SM version sits in e_flags: bits 0-7 (older ABI) or 8-15 (newer). */
+    cr_assert((flags & 0xff) == 90 || ((flags >> 8) & 0xff) == 90,
+              "%s: e_flags 0x%x does not name sm_90", what, flags);
+}
+
+/* ---- every template compiles for sm_90 --------------------------------------- */
+
+Test(engine, every_template_compiles_for_sm90, .timeout = 240)
+{
+    arb_settings s;
+    test_settings(&s);
+    arb_engine *engine = open_engine(&s, NULL);
+    cr_assert_gt(arb_kernel_count(), 15);
+    for (int i = 0; i < arb_kernel_count(); i++) {
+        const arb_kernel_def *def = arb_kernel_at(i);
+        arb_spec spec = sample_spec(def);
+        cr_assert_eq(prepare(engine, &spec), 1, "%s was not compiled", def->name);
+        arb_cache_entry entry;
+        cr_assert(fetch_entry(engine, &spec, &entry), "%s: no cache entry after compile",
+                  def->name);
+        assert_cuda_elf(entry.cubin, entry.cubin_len, def->name);
+        cr_assert_neq(entry.lowered_name[0], '\0');
+        cr_assert_geq(entry.registers, 1, "%s: ptxas register count missing", def->name);
+        cr_assert_eq(entry.spill_bytes, 0, "%s spills %d bytes", def->name, entry.spill_bytes);
+        arb_cache_entry_free(&entry);
+    }
+    /* The tensor-core modes of the two GEMMs, in their default tiles. */
+    static const char *const gemms[] = {"ternary_fwd", "ternary_grad_x"};
+    int tensor_core_specs = 0;
+    for (int g = 0; g < 2; g++) {
+        for (int p = ARB_PREC_TF32; p < ARB_PREC_COUNT; p++) {
+            arb_spec spec;
+            arb_err err = {0};
+            cr_assert_eq(arb_spec_init(&spec, gemms[g], 300, 200, 160, 32, (arb_precision)p, 0,
+                                       &err),
+                         ARB_OK, "%s", err.msg);
+            cr_assert_eq(arb_spec_check(&spec, &err), ARB_OK, "%s %s: %s", gemms[g],
+                         arb_precision_name((arb_precision)p), err.msg);
+            cr_assert_eq(prepare(engine, &spec), 1);
+            arb_cache_entry entry;
+            cr_assert(fetch_entry(engine, &spec, &entry));
+            assert_cuda_elf(entry.cubin, entry.cubin_len, gemms[g]);
+            cr_assert_eq(entry.spill_bytes, 0, "%s %s spills %d bytes", gemms[g],
+                         arb_precision_name((arb_precision)p), entry.spill_bytes);
+            cr_assert(strstr(entry.compile_log, "registers") != NULL);
+            arb_cache_entry_free(&entry);
+            tensor_core_specs++;
+        }
+    }
+    arb_engine_stats stats;
+    arb_engine_stats_get(engine, &stats);
+    cr_assert_eq(stats.compiles, arb_kernel_count() + tensor_core_specs);
+    arb_engine_close(engine);
+}
+
+/* Every candidate configuration a sweep may try either passes the kernel's
+ * check for some precision or is rejected with a reason; the passing ones
+ * compile without spills (checked for the tensor-core tiles of ternary_fwd). */
+Test(engine, tensor_core_candidates_compile_without_spills, .timeout = 300)
+{
+    arb_settings s;
+    test_settings(&s);
+    arb_engine *engine = open_engine(&s, NULL);
+    const arb_kernel_def *def = arb_kernel_find("ternary_fwd");
+    int compiled = 0;
+    for (int c = 0; c < def->n_candidates; c++) {
+        arb_spec spec;
+        cr_assert_eq(arb_spec_init(&spec, "ternary_fwd", 1024, 512, 512, 64, ARB_PREC_BF16X2, 0,
+                                   NULL),
+                     ARB_OK);
+        spec.blocks = def->candidates[c];
+        arb_err err = {0};
+        if (arb_spec_check(&spec, &err) != ARB_OK) {
+            cr_assert_neq(err.msg[0], '\0', "a rejected candidate must say why");
+            continue;
+        }
+        cr_assert_eq(prepare(engine, &spec), 1);
+        arb_cache_entry entry;
+        cr_assert(fetch_entry(engine, &spec, &entry));
+        cr_assert_eq(entry.spill_bytes, 0, "candidate %d spills %d bytes", c, entry.spill_bytes);
+        arb_cache_entry_free(&entry);
+        compiled++;
+    }
+    cr_assert_geq(compiled, 8, "too few tensor-core candidates pass the check");
+    arb_engine_close(engine);
+}
+
+/* ---- round trip ------------------------------------------------------------- */
+
+Test(engine, round_trip_through_a_new_engine)
+{
+    arb_settings s;
+    test_settings(&s);
+    arb_spec spec = small_fwd();
+    arb_engine *first = open_engine(&s, NULL);
+    cr_assert_eq(prepare(first, &spec), 1);
+    arb_cache_entry a;
+    cr_assert(fetch_entry(first, &spec, &a));
+    arb_engine_close(first);
+
+    arb_engine *second = open_engine(&s, NULL);
+    cr_assert_eq(prepare(second, &spec), 0, "a second engine recompiled a cached kernel");
+    arb_cache_entry b;
+    cr_assert(fetch_entry(second, &spec, &b));
+    cr_assert_eq(a.cubin_len, b.cubin_len);
+    cr_assert_eq(memcmp(a.cubin, b.cubin, a.cubin_len), 0, "cubin bytes changed in the cache");
+    cr_assert_str_eq(a.lowered_name, b.lowered_name);
+    arb_engine_stats stats;
+    arb_engine_stats_get(second, &stats);
+    cr_assert_eq(stats.compiles, 0);
+    arb_cache_entry_free(&a);
+    arb_cache_entry_free(&b);
+    arb_engine_close(second);
+}
+
+/* ---- invalidation: every key field --------------------------------------------- */
+
+/* Compile once, change one thing, expect a miss (compile); change it back and
+ * expect the original entry again (nothing stale, nothing lost). */
+static void expect_miss_after(void (*change)(arb_settings *s, arb_spec *spec, const char **nvrtc))
+{
+    arb_settings s;
+    test_settings(&s);
+    arb_spec spec = small_fwd();
+    arb_engine *engine = open_engine(&s, NULL);
+    cr_assert_eq(prepare(engine, &spec), 1);
+    arb_engine_close(engine);
+
+    arb_settings changed = s;
+    arb_spec changed_spec = spec;
+    const char *nvrtc = NULL;
+    change(&changed, &changed_spec, &nvrtc);
+    engine = open_engine(&changed, nvrtc);
+    cr_assert_eq(prepare(engine, &changed_spec), 1, "the change did not cause a cache miss");
+    arb_engine_close(engine);
+
+    engine = open_engine(&s, NULL);
+    cr_assert_eq(prepare(engine, &spec), 0, "the original entry was lost");
+    arb_engine_close(engine);
+}
+
+static void change_arch(arb_settings *s, arb_spec *spec, const char **nvrtc)
+{
+    (void)spec, (void)nvrtc;
+    arb_settings_set(s, ARB_SET_ARCH, "sm_89", NULL);
+}
+
+static void change_options(arb_settings *s, arb_spec *spec, const char **nvrtc)
+{
+    (void)spec, (void)nvrtc;
+    arb_settings_set(s, ARB_SET_NVRTC_FLAGS, "-DARB_TEST_OPTION=1", NULL);
+}
+
+static void change_debug(arb_settings *s, arb_spec *spec, const char **nvrtc)
+{
+    (void)spec, (void)nvrtc;
+    arb_settings_set(s, ARB_SET_KERNEL_DEBUG, "1", NULL);
+}
+
+static void change_nvrtc(arb_settings *s, arb_spec *spec, const char **nvrtc)
+{
+    (void)s, (void)spec;
+    *nvrtc = "99.9";
+}
+
+static void change_shape(arb_settings *s, arb_spec *spec, const char **nvrtc)
+{
+    (void)s, (void)nvrtc;
+    spec->M += 1;
+}
+
+static void change_gs(arb_settings *s, arb_spec *spec, const char **nvrtc)
+{
+    (void)s, (void)nvrtc;
+    spec->gs = 130;
+}
+
+static void change_blocks(arb_settings *s, arb_spec *spec, const char **nvrtc)
+{
+    (void)s, (void)nvrtc;
+    spec->blocks = (arb_blocks){64, 64, 16, 4, 4, 8, 1};
+}
+
+/* Copy the templates to a folder, edit a comment in ternary_fwd.cu, and point
+ * ARB_KERNEL_DIR at it: the template hash must change. */
+static void change_template(arb_settings *s, arb_spec *spec, const char **nvrtc)
+{
+    (void)spec, (void)nvrtc;
+    char dir[600], cmd[1400];
+    snprintf(dir, sizeof(dir), "%s/templates", tmpdir);
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p '%s' && cp %s/kernel_templates/* '%s' && echo '/* edited */' >> "
+             "'%s/ternary_fwd.cu'",
+             dir, ARB_SOURCE_DIR, dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    arb_settings_set(s, ARB_SET_KERNEL_DIR, dir, NULL);
+}
+
+/* Editing a header a template includes must change that template's hash. */
+static void change_header(arb_settings *s, arb_spec *spec, const char **nvrtc)
+{
+    (void)spec, (void)nvrtc;
+    char dir[600], cmd[1400];
+    snprintf(dir, sizeof(dir), "%s/templates-h", tmpdir);
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p '%s' && cp %s/kernel_templates/* '%s' && echo '/* edited */' >> "
+             "'%s/simt_gemm.cuh'",
+             dir, ARB_SOURCE_DIR, dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    arb_settings_set(s, ARB_SET_KERNEL_DIR, dir, NULL);
+}
+
+Test(engine, arch_change_misses) { expect_miss_after(change_arch); }
+Test(engine, option_change_misses) { expect_miss_after(change_options); }
+Test(engine, debug_setting_misses) { expect_miss_after(change_debug); }
+Test(engine, nvrtc_version_change_misses) { expect_miss_after(change_nvrtc); }
+Test(engine, shape_change_misses) { expect_miss_after(change_shape); }
+Test(engine, group_size_change_misses) { expect_miss_after(change_gs); }
+Test(engine, block_change_misses) { expect_miss_after(change_blocks); }
+Test(engine, template_edit_misses) { expect_miss_after(change_template); }
+Test(engine, included_header_edit_misses) { expect_miss_after(change_header); }
+
+/* Every codegen setting of the registry reaches the key. */
+Test(engine, codegen_settings_change_the_key)
+{
+    arb_settings base;
+    test_settings(&base);
+    arb_spec spec = small_fwd();
+    arb_engine *engine = open_engine(&base, NULL);
+    arb_cache_key key;
+    char base_hash[ARB_CACHE_HASH_LEN], hash[ARB_CACHE_HASH_LEN];
+    cr_assert_eq(arb_engine_key(engine, &spec, &key, base_hash, NULL), ARB_OK);
+    arb_engine_close(engine);
+    int checked = 0;
+    for (int id = 0; id < ARB_SET_COUNT; id++) {
+        const arb_setting_info *info = arb_setting_info_of((arb_setting_id)id);
+        if (!info->codegen)
+            continue;
+        arb_settings s = base;
+        arb_spec changed = spec;
+        if (id == ARB_SET_ARCH)
+            arb_settings_set(&s, id, "sm_80", NULL);
+        else if (id == ARB_SET_KERNEL_DIR)
+            change_template(&s, &changed, NULL);
+        else if (id == ARB_SET_KERNEL_DEBUG)
+            arb_settings_set(&s, id, "1", NULL);
+        else if (id == ARB_SET_NVRTC_FLAGS)
+            arb_settings_set(&s, id, "-DX=1", NULL);
+        else if (id == ARB_SET_PRECISION)
+            changed.prec = ARB_PREC_BF16X2; /* the precision column carries it */
+        else
+            cr_assert_fail("codegen setting %s has no case in this test: add one", info->name);
+        engine = open_engine(&s, NULL);
+        cr_assert_eq(arb_engine_key(engine, &changed, &key, hash, NULL), ARB_OK);
+        cr_assert_str_neq(hash, base_hash, "%s does not change the key", info->name);
+        arb_engine_close(engine);
+        checked++;
+    }
+    cr_assert_geq(checked, 4);
+}
+
+/* ---- modes ------------------------------------------------------------------ */
+
+Test(engine, strict_mode_refuses_a_miss_then_accepts_a_hit)
+{
+    arb_settings s;
+    test_settings(&s);
+    arb_settings_set(&s, ARB_SET_CACHE_MODE, "strict", NULL);
+    arb_spec spec = small_fwd();
+    arb_engine *engine = open_engine(&s, NULL);
+    int compiled = -1;
+    arb_err err = {0};
+    cr_assert_eq(arb_engine_prepare(engine, &spec, &compiled, NULL, &err), ARB_ERR_CACHE_MISS);
+    cr_assert(strstr(err.msg, "strict") && strstr(err.msg, "arb-prewarm"),
+              "unhelpful strict-miss message: %s", err.msg);
+    arb_engine_stats stats;
+    arb_engine_stats_get(engine, &stats);
+    cr_assert_eq(stats.strict_misses, 1);
+    cr_assert_eq(stats.compiles, 0);
+    arb_engine_close(engine);
+
+    arb_settings normal;
+    test_settings(&normal);
+    engine = open_engine(&normal, NULL);
+    cr_assert_eq(prepare(engine, &spec), 1);
+    arb_engine_close(engine);
+
+    engine = open_engine(&s, NULL);
+    cr_assert_eq(prepare(engine, &spec), 0, "strict mode must accept a cached kernel");
+    arb_engine_close(engine);
+}
+
+Test(engine, disabled_cache_compiles_in_memory)
+{
+    arb_settings s;
+    test_settings(&s);
+    arb_settings_set(&s, ARB_SET_CACHE_DISABLE, "1", NULL);
+    arb_spec spec = small_fwd();
+    arb_engine *engine = open_engine(&s, NULL);
+    cr_assert_null(arb_engine_cache(engine));
+    cr_assert_eq(prepare(engine, &spec), 1);
+    cr_assert_eq(prepare(engine, &spec), 1, "with the cache disabled every prepare compiles");
+    arb_engine_close(engine);
+    struct stat st;
+    cr_assert_neq(stat(cache_path, &st), 0, "ARB_CACHE_DISABLE=1 still created %s", cache_path);
+}
+
+Test(engine, recache_compiles_again_and_keeps_the_row)
+{
+    arb_settings s;
+    test_settings(&s);
+    arb_spec spec = small_fwd();
+    arb_engine *engine = open_engine(&s, NULL);
+    cr_assert_eq(prepare(engine, &spec), 1);
+    arb_engine_close(engine);
+    arb_settings_set(&s, ARB_SET_RECACHE, "1", NULL);
+    engine = open_engine(&s, NULL);
+    cr_assert_eq(prepare(engine, &spec), 1, "ARB_RECACHE=1 must compile");
+    arb_cache_entry entry;
+    cr_assert(fetch_entry(engine, &spec, &entry), "the cached row is gone after a recache");
+    arb_cache_entry_free(&entry);
+    arb_engine_close(engine);
+}
+
+Test(engine, compile_only_without_arch_says_what_to_do)
+{
+    arb_settings s;
+    test_settings(&s);
+    arb_settings_set(&s, ARB_SET_ARCH, "", NULL);
+    arb_engine_options opt;
+    arb_engine_options_init(&opt);
+    opt.settings = &s;
+    opt.compile_only = 1;
+    arb_engine *engine = NULL;
+    arb_err err = {0};
+    cr_assert_eq(arb_engine_open(&engine, &opt, &err), ARB_ERR_INVALID_ARG);
+    cr_assert(strstr(err.msg, "--arch sm_90"), "message: %s", err.msg);
+}
+
+Test(engine, bad_template_reports_the_nvrtc_log)
+{
+    arb_settings s;
+    test_settings(&s);
+    char dir[600], cmd[1400];
+    snprintf(dir, sizeof(dir), "%s/broken", tmpdir);
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p '%s' && cp %s/kernel_templates/* '%s' && echo 'this is not C++;' >> "
+             "'%s/relu_bwd.cu'",
+             dir, ARB_SOURCE_DIR, dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    arb_settings_set(&s, ARB_SET_KERNEL_DIR, dir, NULL);
+    arb_engine *engine = open_engine(&s, NULL);
+    arb_spec spec;
+    cr_assert_eq(arb_spec_init(&spec, "relu_bwd", 100, 1, 1, 1, ARB_PREC_FP32, 0, NULL), ARB_OK);
+    int compiled = 0;
+    arb_err err = {0};
+    cr_assert_eq(arb_engine_prepare(engine, &spec, &compiled, NULL, &err), ARB_ERR_COMPILE);
+    cr_assert(strstr(err.msg, "relu_bwd.cu") && strstr(err.msg, "error"),
+              "the message lacks the NVRTC log: %s", err.msg);
+    arb_engine_close(engine);
+}
+
+/* ---- faults ----------------------------------------------------------------- */
+
+/* Flip a cubin byte through SQL: the engine must notice (checksum),
+ * quarantine the row, warn, and compile a fresh one. */
+Test(engine, flipped_cubin_byte_is_quarantined_and_recompiled)
+{
+    arb_settings s;
+    test_settings(&s);
+    arb_spec spec = small_fwd();
+    arb_engine *engine = open_engine(&s, NULL);
+    cr_assert_eq(prepare(engine, &spec), 1);
+    arb_engine_close(engine);
+
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(cache_path, &db), SQLITE_OK);
+    char *errmsg = NULL;
+    int rc = sqlite3_exec(db,
+                          "UPDATE entries SET cubin = CAST(substr(cubin, 1, 100) || "
+                          "x'00' || substr(cubin, 102) AS BLOB)",
+                          NULL, NULL, &errmsg);
+    cr_assert_eq(rc, SQLITE_OK, "%s", errmsg ? errmsg : "");
+    sqlite3_close(db);
+
+    warnings[0] = '\0';
+    engine = open_engine(&s, NULL);
+    cr_assert_eq(prepare(engine, &spec), 1, "a damaged cubin was trusted");
+    arb_engine_stats stats;
+    arb_engine_stats_get(engine, &stats);
+    cr_assert_eq(stats.quarantined, 1);
+    cr_assert_neq(warnings[0], '\0', "no warning about the damaged entry");
+    arb_engine_close(engine);
+
+    engine = open_engine(&s, NULL);
+    cr_assert_eq(prepare(engine, &spec), 0, "the recompiled entry was not stored");
+    arb_engine_close(engine);
+}
+
+Test(engine, garbage_cache_file_is_rebuilt)
+{
+    FILE *f = fopen(cache_path, "wb");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 8192; i++)
+        fputc((i * 7919) & 0xff, f);
+    fclose(f);
+    arb_settings s;
+    test_settings(&s);
+    warnings[0] = '\0';
+    arb_engine *engine = open_engine(&s, NULL);
+    arb_spec spec = small_fwd();
+    cr_assert_eq(prepare(engine, &spec), 1);
+    arb_engine_close(engine);
+    cr_assert_neq(warnings[0], '\0', "no warning about the garbage cache file");
+    engine = open_engine(&s, NULL);
+    cr_assert_eq(prepare(engine, &spec), 0);
+    arb_engine_close(engine);
+}
+
+Test(engine, missing_cache_folder_is_created)
+{
+    arb_settings s;
+    test_settings(&s);
+    char nested[600];
+    snprintf(nested, sizeof(nested), "%s/a/b/c/kernels.sqlite", tmpdir);
+    arb_settings_set(&s, ARB_SET_CACHE, nested, NULL);
+    arb_engine *engine = open_engine(&s, NULL);
+    arb_spec spec = small_fwd();
+    cr_assert_eq(prepare(engine, &spec), 1);
+    arb_engine_close(engine);
+    engine = open_engine(&s, NULL);
+    cr_assert_eq(prepare(engine, &spec), 0);
+    arb_engine_close(engine);
+}
+
+/* An unwritable cache location degrades to compiling in memory with a warning. */
+Test(engine, unwritable_cache_compiles_in_memory)
+{
+    arb_settings s;
+    test_settings(&s);
+    arb_settings_set(&s, ARB_SET_CACHE, "/proc/arb-no-such-dir/kernels.sqlite", NULL);
+    warnings[0] = '\0';
+    arb_engine *engine = open_engine(&s, NULL);
+    arb_spec spec = small_fwd();
+    cr_assert_eq(prepare(engine, &spec), 1);
+    cr_assert_neq(warnings[0], '\0', "no warning about the unwritable cache");
+    arb_engine_close(engine);
+}
+
+/* ---- concurrency --------------------------------------------------------------- */
+
+/* Several processes compile overlapping key sets into one file at once: all
+ * succeed, and the cache ends with exactly the union. */
+Test(engine, concurrent_processes_lose_no_entry, .timeout = 240)
+{
+    enum { PROCS = 3, PER = 4 };
+    static const int64_t Ms[PROCS + PER] = {17, 18, 19, 20, 21, 22, 23};
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        cr_assert_geq(pids[p], 0);
+        if (pids[p] == 0) {
+            arb_settings s;
+            test_settings(&s);
+            arb_engine_options opt;
+            arb_engine_options_init(&opt);
+            opt.settings = &s;
+            opt.compile_only = 1;
+            opt.warn = collect_warning;
+            arb_engine *engine = NULL;
+            if (arb_engine_open(&engine, &opt, NULL) != ARB_OK)
+                _exit(10);
+            for (int i = 0; i < PER; i++) { /* process p takes Ms[p .. p+PER) */
+                arb_spec spec;
+                arb_spec_init(&spec, "relu_fwd", Ms[p + i], 1, 1, 1, ARB_PREC_FP32, 0, NULL);
+                int compiled = 0;
+                arb_err err = {0};
+                if (arb_engine_prepare(engine, &spec, &compiled, NULL, &err) != ARB_OK) {
+                    fprintf(stderr, "child %d: %s\n", p, err.msg);
+                    _exit(11);
+                }
+            }
+            arb_engine_close(engine);
+            _exit(0);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int status = 0;
+        waitpid(pids[p], &status, 0);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d failed (status %d)",
+                  p, status);
+    }
+    arb_settings s;
+    test_settings(&s);
+    arb_engine *engine = open_engine(&s, NULL);
+    for (int i = 0; i < PROCS + PER - 1; i++) {
+        arb_spec spec;
+        arb_spec_init(&spec, "relu_fwd", Ms[i], 1, 1, 1, ARB_PREC_FP32, 0, NULL);
+        cr_assert_eq(prepare(engine, &spec), 0, "entry M=%lld was lost", (long long)Ms[i]);
+    }
+    arb_cache_summary summary;
+    cr_assert_eq(arb_cache_summarize(arb_engine_cache(engine), &summary, NULL), ARB_OK);
+    cr_assert_eq(summary.entries, PROCS + PER - 1, "cache holds %lld entries, want %d",
+                 (long long)summary.entries, PROCS + PER - 1);
+    arb_engine_close(engine);
+}
+
+Test(engine, plan_expansion_matches_the_jit_ops)
+{
+    /* The linear plan is what the trainer launches: fwd, grad_x, fused update,
+     * and the E apply kernel when groups span threads. */
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_linear_update update = {1, 1, ARB_E_SCORE_GRAD};
+    cr_assert_eq(arb_plan_linear(1024, 4096, 4096, 4096, ARB_PREC_FP32, &update, plan), 4,
+                 "row groups meet in global memory and need the apply kernel");
+    cr_assert_str_eq(plan[0].kernel, "ternary_fwd");
+    cr_assert_str_eq(plan[1].kernel, "ternary_grad_x");
+    cr_assert_str_eq(plan[2].kernel, "ternary_update_direct");
+    cr_assert_eq(plan[2].variant, ARB_VARIANT_STEP | ARB_VARIANT_E_GRAD);
+    cr_assert_str_eq(plan[3].kernel, "update_E_apply");
+    cr_assert_eq(arb_plan_linear(1024, 4096, 4096, 64, ARB_PREC_FP32, &update, plan), 3,
+                 "groups inside a tile step E inside the update kernel");
+    cr_assert_eq(plan[2].variant, ARB_VARIANT_STEP | ARB_VARIANT_E_GRAD | ARB_VARIANT_E_IN_TILE);
+    cr_assert_eq(plan[2].blocks.bn % 64, 0);
+    cr_assert_eq(arb_plan_linear(1024, 4096, 4096, 1, ARB_PREC_FP32, &update, plan), 3,
+                 "gs=1 steps E inside the update kernel");
+    arb_linear_update step_only = {1, 0, ARB_E_SCORE_GRAD};
+    cr_assert_eq(arb_plan_linear(1024, 256, 4096, 64, ARB_PREC_FP32, &step_only, plan), 3);
+    cr_assert_eq(plan[2].variant, ARB_VARIANT_STEP);
+}
