@@ -341,7 +341,7 @@ static void change_blocks(arb_settings *s, arb_spec *spec, const char **nvrtc)
 static void change_template(arb_settings *s, arb_spec *spec, const char **nvrtc)
 {
     (void)spec, (void)nvrtc;
-    char dir[600], cmd[1400];
+    char dir[600], cmd[4096];
     snprintf(dir, sizeof(dir), "%s/templates", tmpdir);
     snprintf(cmd, sizeof(cmd),
              "mkdir -p '%s' && cp %s/kernel_templates/* '%s' && echo '/* edited */' >> "
@@ -355,7 +355,7 @@ static void change_template(arb_settings *s, arb_spec *spec, const char **nvrtc)
 static void change_header(arb_settings *s, arb_spec *spec, const char **nvrtc)
 {
     (void)spec, (void)nvrtc;
-    char dir[600], cmd[1400];
+    char dir[600], cmd[4096];
     snprintf(dir, sizeof(dir), "%s/templates-h", tmpdir);
     snprintf(cmd, sizeof(cmd),
              "mkdir -p '%s' && cp %s/kernel_templates/* '%s' && echo '/* edited */' >> "
@@ -496,7 +496,7 @@ Test(engine, bad_template_reports_the_nvrtc_log)
 {
     arb_settings s;
     test_settings(&s);
-    char dir[600], cmd[1400];
+    char dir[600], cmd[4096];
     snprintf(dir, sizeof(dir), "%s/broken", tmpdir);
     snprintf(cmd, sizeof(cmd),
              "mkdir -p '%s' && cp %s/kernel_templates/* '%s' && echo 'this is not C++;' >> "

@@ -127,9 +127,14 @@ int main(int argc, char **argv)
     fprintf(out, "};\n");
     fprintf(out, "const int arb_embedded_template_count = %d;\n", n);
     fprintf(out, "const char arb_embedded_build_id[] = \"%s\";\n", build_id);
+    int rc = 0;
     if (fclose(out) != 0 || rename(tmp, output) != 0) {
         fprintf(stderr, "arb-embed: cannot write %s\n", output);
-        return 1;
+        rc = 1;
     }
-    return 0;
+    for (int i = 0; i < n; i++)
+        free((char *)files[i].text);
+    free(files);
+    free(shas);
+    return rc;
 }
