@@ -202,6 +202,24 @@ Test(engine, every_template_compiles_for_sm90, .timeout = 240)
             tensor_core_specs++;
         }
     }
+    /* The tensor-core update, with in-tile E groups and with global scores. */
+    static const int64_t update_gs[] = {32, 160};
+    for (int u = 0; u < 2; u++) {
+        arb_spec plan[ARB_PLAN_MAX];
+        int n = arb_plan_update_direct(300, 200, 160, update_gs[u], ARB_PREC_BF16X2, 1, 1,
+                                       ARB_E_SCORE_GRAD, plan);
+        cr_assert_geq(n, 1);
+        cr_assert_eq(plan[0].prec, ARB_PREC_BF16X2);
+        arb_err err = {0};
+        cr_assert_eq(arb_spec_check(&plan[0], &err), ARB_OK, "%s", err.msg);
+        cr_assert_eq(prepare(engine, &plan[0]), 1);
+        arb_cache_entry entry;
+        cr_assert(fetch_entry(engine, &plan[0], &entry));
+        cr_assert_eq(entry.spill_bytes, 0, "tensor-core update spills %d bytes",
+                     entry.spill_bytes);
+        arb_cache_entry_free(&entry);
+        tensor_core_specs++;
+    }
     arb_engine_stats stats;
     arb_engine_stats_get(engine, &stats);
     cr_assert_eq(stats.compiles, arb_kernel_count() + tensor_core_specs);

@@ -127,8 +127,12 @@ int arb_plan_grad_weight(int64_t M, int64_t N, int64_t K, arb_spec *out);
 int arb_plan_grad_sign(int64_t M, int64_t N, int64_t K, arb_spec *out);
 int arb_plan_ternary_step(int64_t N, int64_t K, int64_t gs, arb_spec *out);
 int arb_plan_update_E(int64_t N, int64_t K, int64_t gs, arb_e_score score, arb_spec *out);
-int arb_plan_update_direct(int64_t M, int64_t N, int64_t K, int64_t gs, int step, int phi,
-                           arb_e_score score, arb_spec *out);
+/* The fused update's mode for a GEMM mode: fp32 stays SIMT (exact sums);
+ * every tensor-core mode updates with bf16x2 tensor-core tiles (both
+ * operands split in two pieces: signs robust to SPEC §3's tolerance). */
+arb_precision arb_update_precision(arb_precision gemm);
+int arb_plan_update_direct(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
+                           int step, int phi, arb_e_score score, arb_spec *out);
 int arb_plan_rmsnorm_fwd(int64_t B, int64_t D, int64_t gs, arb_spec *out);
 int arb_plan_rmsnorm_bwd(int64_t B, int64_t D, int64_t gs, arb_spec *out);
 int arb_plan_embed_fwd(int64_t M, int64_t V, int64_t D, int64_t gs, arb_spec *out);

@@ -8,12 +8,17 @@ arb_status arb_cpu_gather_context(arb_backend *be, const uint8_t *corpus, int64_
                                   const int64_t *pos, int64_t M, int ctx, int32_t *idx,
                                   int32_t *target)
 {
+    /* Check every position before writing anything: a failed call touches
+     * no memory (ops.h). */
     for (int64_t i = 0; i < M; i++) {
         int64_t p = pos[i];
         if (p < ctx || p >= corpus_len)
             return ARB_BE_FAIL(be, ARB_ERR_INVALID_ARG,
                                "gather_context: pos[%lld] = %lld must be in [%d, %lld)",
                                (long long)i, (long long)p, ctx, (long long)corpus_len);
+    }
+    for (int64_t i = 0; i < M; i++) {
+        int64_t p = pos[i];
         for (int c = 0; c < ctx; c++)
             idx[i * ctx + c] = corpus[p - ctx + c];
         target[i] = corpus[p];

@@ -94,7 +94,8 @@ arb_status arb_jit_ternary_update_direct(arb_backend *be, arb_ternary *W, const 
                                          uint64_t *flips)
 {
     arb_spec plan[ARB_PLAN_MAX];
-    int n = arb_plan_update_direct(M, W->N, W->K, W->gs, theta > 0, phi, score, plan);
+    int n = arb_plan_update_direct(M, W->N, W->K, W->gs, be->precision, theta > 0, phi, score,
+                                   plan);
     CUdeviceptr scores = 0;
     if (n > 1) { /* scores cross threads: accumulate, then apply */
         size_t groups = arb_scale_groups(W->N, W->K, W->gs);

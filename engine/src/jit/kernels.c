@@ -100,9 +100,10 @@ static arb_blocks default_outer(const arb_spec *s) { return gemm_default_for(s->
 /* The update's default must also fit in-tile E groups (bn a multiple of gs). */
 static arb_blocks default_update(const arb_spec *s)
 {
-    arb_blocks b = gemm_default_for(s->N, s->K);
+    int simt = s->prec == ARB_PREC_FP32;
+    arb_blocks b = simt ? gemm_default_for(s->N, s->K) : mma_default_for(s->N, s->K);
     if ((s->variant & ARB_VARIANT_E_IN_TILE) && b.bn % s->gs)
-        b = (arb_blocks){128, 128, 8, 8, 8, 8, 1};
+        b = simt ? (arb_blocks){128, 128, 8, 8, 8, 8, 1} : (arb_blocks){128, 128, 32, 64, 32, 8, 2};
     return b;
 }
 
@@ -203,6 +204,14 @@ static int64_t mma_smem_bytes(const arb_spec *s)
     return 2 * a_stage + 2 * w_stage + 512;
 }
 
+/* Dynamic shared memory of the tensor-core update: mirrors arb_outer_smem in
+ * kernel_templates/mma_outer.cuh (two stages of gy and x rows). */
+static int64_t outer_smem_bytes(const arb_spec *s)
+{
+    const arb_blocks *b = &s->blocks;
+    return 2 * (int64_t)b->bk * (b->bm + 4) * 4 + 2 * (int64_t)b->bk * (b->bn + 4) * 4;
+}
+
 static arb_status check_mma_blocks(const arb_spec *s, arb_err *err)
 {
     const arb_blocks *b = &s->blocks;
@@ -223,11 +232,12 @@ static arb_status check_mma_blocks(const arb_spec *s, arb_err *err)
         return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
                         "%s (%s): %d warp tiles but %d warps", s->kernel,
                         arb_precision_name(s->prec), (b->bm / b->tm) * (b->bn / b->tn), b->warps);
+    int outer = strcmp(s->kernel, "ternary_update_direct") == 0;
     int trans = strcmp(s->kernel, "ternary_grad_x") == 0;
     int w_rows = trans ? b->bk : b->bn, w_cols = trans ? b->bn : b->bk;
     int threads = 32 * b->warps;
     int run = (w_rows * w_cols) / threads;
-    if ((w_rows * w_cols) % threads || run % 8 || w_cols % run)
+    if (!outer && ((w_rows * w_cols) % threads || run % 8 || w_cols % run))
         return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
                         "%s (%s): the %dx%d weight slab does not split into runs of 8k trits "
                         "per thread",
@@ -238,7 +248,7 @@ static arb_status check_mma_blocks(const arb_spec *s, arb_err *err)
                         "%s (%s): a %dx%d warp tile needs %d accumulator registers per thread "
                         "(limit 128, to stay clear of spills)",
                         s->kernel, arb_precision_name(s->prec), b->tm, b->tn, accumulators);
-    int64_t smem = mma_smem_bytes(s);
+    int64_t smem = outer ? outer_smem_bytes(s) : mma_smem_bytes(s);
     if (smem > OPTIN_SMEM_LIMIT)
         return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
                         "%s (%s): needs %lld bytes of shared memory, above %d", s->kernel,
@@ -269,13 +279,16 @@ static int e_in_tile(int64_t K, int64_t gs) { return gs >= 2 && gs <= 128 && K %
 
 static arb_status check_update(const arb_spec *s, arb_err *err)
 {
-    arb_status st = check_outer(s, err);
+    arb_status st = check_shape_common(s, err);
+    if (!st)
+        st = s->prec == ARB_PREC_FP32 ? check_gemm_blocks(s, err) : check_mma_blocks(s, err);
     if (!st)
         st = check_gs(s, s->N, s->K, err);
     if (!st && (s->variant & ARB_VARIANT_E_IN_TILE)) {
         const arb_blocks *b = &s->blocks;
-        int64_t smem = (int64_t)b->bk * (b->bm + 4 + b->bn + 4) * 4 + 2 * 243 +
-                       (int64_t)b->bm * (b->bn / (s->gs > 0 ? s->gs : 1)) * 4;
+        int64_t gemm_smem = s->prec == ARB_PREC_FP32 ? (int64_t)b->bk * (b->bm + 4 + b->bn + 4) * 4
+                                                     : 0;
+        int64_t smem = gemm_smem + 2 * 243 + (int64_t)b->bm * (b->bn / (s->gs > 0 ? s->gs : 1)) * 4;
         if (!e_in_tile(s->K, s->gs) || b->bn % s->gs)
             st = ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
                           "%s: in-tile E scores need gs (%lld) to divide K (%lld) and bn (%d)",
@@ -370,7 +383,7 @@ static void dims_grad_x(const arb_spec *s, unsigned g[3], unsigned b[3], unsigne
 static void dims_outer(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
 {
     dims(g, b, ceil_div(s->K, s->blocks.bn), ceil_div(s->N, s->blocks.bm), s->blocks.warps);
-    *smem = 0;
+    *smem = s->prec == ARB_PREC_FP32 ? 0 : (unsigned)outer_smem_bytes(s);
 }
 
 static void dims_rows(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
@@ -547,8 +560,9 @@ static const arb_kernel_def registry[] = {
      dims_outer, work_outer},
     {"grad_sign", "grad_sign.cu", FP32_ONLY, GEMM_CANDS, default_outer, check_outer, dims_outer,
      work_outer},
-    {"ternary_update_direct", "ternary_update_direct.cu", FP32_ONLY, GEMM_CANDS, default_update,
-     check_update, dims_outer, work_outer},
+    {"ternary_update_direct", "ternary_update_direct.cu",
+     PREC_BIT(ARB_PREC_FP32) | PREC_BIT(ARB_PREC_BF16X2), FWD_CANDS, default_update, check_update,
+     dims_outer, work_outer},
     {"ternary_step", "ternary_step.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
      check_weight_elementwise, dims_bytes, work_step},
     {"update_E", "update_E.cu", FP32_ONLY, RUN_CANDS, default_run, check_run, dims_run,
@@ -709,14 +723,20 @@ int arb_plan_update_E(int64_t N, int64_t K, int64_t gs, arb_e_score score, arb_s
     return add(out, n, "update_E_apply", 1, N, K, gs, ARB_PREC_FP32, 0);
 }
 
-int arb_plan_update_direct(int64_t M, int64_t N, int64_t K, int64_t gs, int step, int phi,
-                           arb_e_score score, arb_spec *out)
+arb_precision arb_update_precision(arb_precision gemm)
+{
+    return gemm == ARB_PREC_FP32 ? ARB_PREC_FP32 : ARB_PREC_BF16X2;
+}
+
+int arb_plan_update_direct(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
+                           int step, int phi, arb_e_score score, arb_spec *out)
 {
     int32_t variant = (step ? ARB_VARIANT_STEP : 0) | e_variant(phi > 0, score);
     int in_tile = phi > 0 && e_in_tile(K, gs);
     if (in_tile)
         variant |= ARB_VARIANT_E_IN_TILE;
-    int n = add(out, 0, "ternary_update_direct", M, N, K, gs, ARB_PREC_FP32, variant);
+    int n = add(out, 0, "ternary_update_direct", M, N, K, gs, arb_update_precision(prec),
+                variant);
     /* gs == 1 and in-tile groups: E is stepped inside the update kernel */
     if (phi > 0 && gs != 1 && !in_tile)
         n = add(out, n, "update_E_apply", 1, N, K, gs, ARB_PREC_FP32, 0);
@@ -787,7 +807,7 @@ int arb_plan_linear(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision p
     int n = arb_plan_ternary_fwd(M, N, K, gs, prec, out);
     n += arb_plan_ternary_grad_x(M, N, K, gs, prec, out + n);
     if (update && (update->step || update->e_enabled))
-        n += arb_plan_update_direct(M, N, K, gs, update->step, update->e_enabled ? 1 : 0,
+        n += arb_plan_update_direct(M, N, K, gs, prec, update->step, update->e_enabled ? 1 : 0,
                                     update->score, out + n);
     return n;
 }
