@@ -37,6 +37,7 @@ typedef unsigned long long u64;
 #define ARB_VARIANT_E_GRAD 2
 #define ARB_VARIANT_E_SIGN 4
 #define ARB_VARIANT_E_IN_TILE 8
+#define ARB_VARIANT_E_SCORES_ONLY 16
 
 #define ARB_E_MIN (-32)
 #define ARB_E_MAX 31

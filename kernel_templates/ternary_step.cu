@@ -1,5 +1,6 @@
 /*
- * ternary_step.cu - ternary_step from a materialized s (SPEC §3), one thread
+ * ternary_step.cu - ternary_step from a materialized s (SPEC §3; s may be a
+ * sum of data-parallel ranks' signs, and its sign votes), one thread
  * per packed byte: the thread owns the byte's five trits, steps each, and
  * writes the repacked byte once (no atomics needed). Padding trits past N*K
  * stay zero. Grid: ceil(bytes / THREADS). Reference: engine/src/cpu/ternary_step.c.
@@ -26,7 +27,8 @@ __global__ void __launch_bounds__(WARPS * 32)
             i64 lin = 5 * b + i;
             int t = arb_byte_trit(byte, (u32)i);
             if (lin < NK) {
-                int delta = arb_step_one(t, s[lin], &T_accum[lin], theta);
+                int vote = (s[lin] > 0) - (s[lin] < 0); /* ranks' summed signs vote */
+                int delta = arb_step_one(t, vote, &T_accum[lin], theta);
                 t += delta;
                 changed += delta != 0;
             }

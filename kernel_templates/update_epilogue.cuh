@@ -11,7 +11,8 @@
  *   E_IN_TILE   the group lies in this block's tile: a shared-memory sum,
  *               E stepped by finish() after a barrier;
  *   otherwise   score[g] in global memory (zeroed by the op), stepped later
- *               by update_E_apply.
+ *               by update_E_apply (always so with E_SCORES_ONLY: data-parallel
+ *               ranks sum their scores before the E step).
  * A thread visits its elements row by row (begin_row .. end_row) in
  * ascending k, so consecutive elements of a group collapse into one add.
  */
@@ -25,7 +26,9 @@ struct arb_update_epilogue {
     static constexpr bool STEP = (VARIANT & ARB_VARIANT_STEP) != 0;
     static constexpr bool E_GRAD = (VARIANT & ARB_VARIANT_E_GRAD) != 0;
     static constexpr bool E_ANY = (VARIANT & (ARB_VARIANT_E_GRAD | ARB_VARIANT_E_SIGN)) != 0;
-    static constexpr bool IN_TILE = E_ANY && GS > 1 && (VARIANT & ARB_VARIANT_E_IN_TILE) != 0;
+    static constexpr bool SCORES_ONLY = (VARIANT & ARB_VARIANT_E_SCORES_ONLY) != 0;
+    static constexpr bool IN_TILE =
+        E_ANY && GS > 1 && !SCORES_ONLY && (VARIANT & ARB_VARIANT_E_IN_TILE) != 0;
     static constexpr int TILE_GROUPS = IN_TILE ? BN / GS : 1; /* groups per tile row */
     static constexpr int SCORE_FLOATS = IN_TILE ? BM * TILE_GROUPS : 1;
 
@@ -83,7 +86,7 @@ struct arb_update_epilogue {
         }
         if (E_ANY) {
             float v = (E_GRAD ? g : (float)s) * (float)t;
-            if (GS == 1) {
+            if (GS == 1 && !SCORES_ONLY) {
                 arb_e_one(&E[lin], &E_accum[lin], v, phi);
             } else {
                 int group = IN_TILE ? (k - k0) / GS : lin / GS;
@@ -99,7 +102,7 @@ struct arb_update_epilogue {
 
     __device__ __forceinline__ void end_row()
     {
-        if (E_ANY && GS != 1)
+        if (E_ANY && (GS != 1 || SCORES_ONLY))
             flush();
     }
 

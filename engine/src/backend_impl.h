@@ -53,6 +53,12 @@ arb_status arb_cpu_ternary_step(arb_backend *be, arb_ternary *W, const int8_t *s
                                 uint64_t *flips);
 arb_status arb_cpu_update_E(arb_backend *be, arb_ternary *W, const int8_t *s, const float *gW,
                             int phi, arb_e_score score);
+arb_status arb_cpu_update_E_scores(arb_backend *be, const arb_ternary *W, const int8_t *s,
+                                   const float *gW, arb_e_score score, float *scores);
+arb_status arb_cpu_update_E_scores_direct(arb_backend *be, const arb_ternary *W, const float *gy,
+                                          const float *x, int64_t M, arb_e_score score,
+                                          float *scores);
+arb_status arb_cpu_update_E_apply(arb_backend *be, arb_ternary *W, const float *scores, int phi);
 arb_status arb_cpu_ternary_update_direct(arb_backend *be, arb_ternary *W, const float *gy,
                                          const float *x, int64_t M, int theta, int phi,
                                          arb_e_score score, uint64_t *flips);
@@ -93,6 +99,8 @@ arb_status arb_jit_graph_begin(arb_backend *be);
 arb_status arb_jit_graph_end(arb_backend *be);
 arb_status arb_jit_graph_launch(arb_backend *be);
 int arb_jit_graph_ready(const arb_backend *be);
+/* The jit backend's stream (for collectives queued beside its ops). */
+void *arb_jit_stream(arb_backend *be);
 arb_status arb_jit_profile_enable(arb_backend *be, int on);
 int arb_jit_profile_rows(arb_backend *be, arb_profile_row *rows, int max_rows);
 void arb_jit_profile_reset(arb_backend *be);
@@ -109,6 +117,13 @@ arb_status arb_jit_ternary_step(arb_backend *be, arb_ternary *W, const int8_t *s
                                 const int32_t *guard, uint64_t *flips);
 arb_status arb_jit_update_E(arb_backend *be, arb_ternary *W, const int8_t *s, const float *gW,
                             int phi, arb_e_score score, const int32_t *guard);
+arb_status arb_jit_update_E_scores(arb_backend *be, const arb_ternary *W, const int8_t *s,
+                                   const float *gW, arb_e_score score, float *scores);
+arb_status arb_jit_update_E_scores_direct(arb_backend *be, const arb_ternary *W, const float *gy,
+                                          const float *x, int64_t M, arb_e_score score,
+                                          float *scores);
+arb_status arb_jit_update_E_apply(arb_backend *be, arb_ternary *W, const float *scores, int phi,
+                                  const int32_t *guard);
 arb_status arb_jit_ternary_update_direct(arb_backend *be, arb_ternary *W, const float *gy,
                                          const float *x, int64_t M, int theta, int phi,
                                          arb_e_score score, const int32_t *guard,

@@ -252,6 +252,54 @@ arb_status arb_op_ternary_update_direct(arb_backend *be, arb_ternary *W, const f
     return update_direct(be, op, W, gy, x, M, rule->theta, rule->phi, rule->score, guard, flips);
 }
 
+static arb_status check_scores(arb_backend *be, const char *op, const arb_ternary *W,
+                               arb_e_score score, const float *scores)
+{
+    TRY(check_weight(be, op, W, 0, 0));
+    TRY(check_score(be, op, score));
+    return check_ptr(be, op, "scores", scores);
+}
+
+arb_status arb_op_update_E_scores(arb_backend *be, const arb_ternary *W, const int8_t *s,
+                                  const float *gW, arb_e_score score, float *scores)
+{
+    static const char op[] = "update_E_scores";
+    TRY(check_backend(be));
+    TRY(check_scores(be, op, W, score, scores));
+    if (score == ARB_E_SCORE_GRAD)
+        TRY(check_ptr(be, op, "gW (grad score)", gW));
+    else
+        TRY(check_ptr(be, op, "s (sign score)", s));
+    return DISPATCH(be, update_E_scores, W, s, gW, score, scores);
+}
+
+arb_status arb_op_update_E_scores_direct(arb_backend *be, const arb_ternary *W, const float *gy,
+                                         const float *x, int64_t M, arb_e_score score,
+                                         float *scores)
+{
+    static const char op[] = "update_E_scores_direct";
+    TRY(check_backend(be));
+    TRY(check_scores(be, op, W, score, scores));
+    TRY(check_outer(be, op, gy, x, scores, M, W->N, W->K));
+    return DISPATCH(be, update_E_scores_direct, W, gy, x, M, score, scores);
+}
+
+arb_status arb_op_update_E_apply(arb_backend *be, arb_ternary *W, const float *scores, int phi,
+                                 const int32_t *guard)
+{
+    static const char op[] = "update_E_apply";
+    TRY(check_backend(be));
+    TRY(check_weight(be, op, W, 0, 1));
+    TRY(check_ptr(be, op, "scores", scores));
+    if (phi < 1 || phi > 127)
+        return ARB_BE_FAIL(be, ARB_ERR_INVALID_ARG, "%s: phi = %d must be in 1..127", op, phi);
+    if (guard_blocks_cpu(be, guard))
+        return ARB_OK;
+    if (be->kind == ARB_BACKEND_CPU)
+        return arb_cpu_update_E_apply(be, W, scores, phi);
+    return arb_jit_update_E_apply(be, W, scores, phi, guard);
+}
+
 /* ---- RMSNorm -------------------------------------------------------------- */
 
 static arb_status check_norm_weight(arb_backend *be, const char *op, const arb_ternary *w)

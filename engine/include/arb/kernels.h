@@ -55,6 +55,8 @@ typedef struct arb_spec {
 #define ARB_VARIANT_E_SIGN 4     /* accumulate sign scores for E */
 #define ARB_VARIANT_E_IN_TILE 8  /* groups lie inside a block tile: reduce their scores in
                                     shared memory and step E in the epilogue */
+#define ARB_VARIANT_E_SCORES_ONLY 16 /* write every group's score to global memory and step
+                                        no E (data-parallel ranks sum them first) */
 
 typedef struct arb_kernel_def {
     const char *name;          /* stem */
@@ -133,6 +135,11 @@ int arb_plan_update_E(int64_t N, int64_t K, int64_t gs, arb_e_score score, arb_s
 arb_precision arb_update_precision(arb_precision gemm);
 int arb_plan_update_direct(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
                            int step, int phi, arb_e_score score, arb_spec *out);
+/* Scores only (no T or E step), for data-parallel ranks to sum. */
+int arb_plan_update_E_scores_direct(int64_t M, int64_t N, int64_t K, int64_t gs,
+                                    arb_precision prec, arb_e_score score, arb_spec *out);
+int arb_plan_update_E_scores(int64_t N, int64_t K, int64_t gs, arb_e_score score, arb_spec *out);
+int arb_plan_update_E_apply(int64_t N, int64_t K, int64_t gs, arb_spec *out);
 int arb_plan_rmsnorm_fwd(int64_t B, int64_t D, int64_t gs, arb_spec *out);
 int arb_plan_rmsnorm_bwd(int64_t B, int64_t D, int64_t gs, arb_spec *out);
 int arb_plan_embed_fwd(int64_t M, int64_t V, int64_t D, int64_t gs, arb_spec *out);

@@ -67,7 +67,8 @@ arb_status arb_op_grad_sign(arb_backend *be, const float *gy, const float *x, in
 
 /* ---- Integer updates ------------------------------------------------------ */
 
-/* ternary_step from s: a = T_accum - s; if a >= theta and T < 1: T += 1, a = 0;
+/* ternary_step from s: with s = sign(s_in) (so a sum of ranks' signs votes),
+ * a = T_accum - s; if a >= theta and T < 1: T += 1, a = 0;
  * else if a <= -theta and T > -1: T -= 1, a = 0; T_accum = clamp(a, -theta,
  * theta). T is repacked in place. Needs W->T_accum. */
 arb_status arb_op_ternary_step(arb_backend *be, arb_ternary *W, const int8_t *s, int theta,
@@ -98,6 +99,20 @@ arb_status arb_op_update_E_direct(arb_backend *be, arb_ternary *W, const float *
 arb_status arb_op_ternary_update_direct(arb_backend *be, arb_ternary *W, const float *gy,
                                         const float *x, int64_t M, const arb_update_rule *rule,
                                         const int32_t *guard, uint64_t *flips);
+
+/* update_E split in two, so data-parallel ranks can sum their scores in
+ * between (the grad score of a union batch is the sum of the ranks' scores):
+ * update_E_scores writes each group's score (mode grad from gW, sign from s)
+ * with the current T into scores[N*K/gs] (fp32, backend memory, overwritten);
+ * update_E_scores_direct does the same from gy and x without gW;
+ * update_E_apply applies the E rule of update_E from scores. */
+arb_status arb_op_update_E_scores(arb_backend *be, const arb_ternary *W, const int8_t *s,
+                                  const float *gW, arb_e_score score, float *scores);
+arb_status arb_op_update_E_scores_direct(arb_backend *be, const arb_ternary *W, const float *gy,
+                                         const float *x, int64_t M, arb_e_score score,
+                                         float *scores);
+arb_status arb_op_update_E_apply(arb_backend *be, arb_ternary *W, const float *scores, int phi,
+                                 const int32_t *guard);
 
 /* ---- RMSNorm with a frozen ternary weight --------------------------------- */
 

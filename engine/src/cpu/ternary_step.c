@@ -1,7 +1,8 @@
 /*
  * ternary_step.c - C reference of ternary_step (SPEC §3), from a given s.
  *
- * Per trit: a = T_accum - s; a >= theta and T < 1 -> T += 1, a = 0;
+ * Per trit, with s = sign(s_in) (s_in may be a sum of data-parallel ranks'
+ * signs: the majority vote): a = T_accum - s; a >= theta and T < 1 -> T += 1, a = 0;
  * a <= -theta and T > -1 -> T -= 1, a = 0; T_accum = clamp(a, -theta, theta).
  * T is repacked in place (atomic byte adds, see cpu_common.h).
  */
@@ -17,7 +18,8 @@ arb_status arb_cpu_ternary_step(arb_backend *be, arb_ternary *W, const int8_t *s
         for (int64_t k = 0; k < K; k++) {
             int64_t lin = n * K + k;
             int t = arb_cpu_trit_load(W->T_packed, lin);
-            int delta = arb_cpu_step_one(t, s[lin], &W->T_accum[lin], theta);
+            int vote = (s[lin] > 0) - (s[lin] < 0); /* a sum of ranks' signs votes */
+            int delta = arb_cpu_step_one(t, vote, &W->T_accum[lin], theta);
             if (delta) {
                 arb_cpu_trit_add(W->T_packed, lin, delta);
                 changed++;

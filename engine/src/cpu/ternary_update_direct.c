@@ -20,7 +20,9 @@ arb_status arb_cpu_ternary_update_direct(arb_backend *be, arb_ternary *W, const 
     const int64_t N = W->N, K = W->K;
     const size_t groups = arb_scale_groups(N, K, W->gs);
     int threads = arb_cpu_threads(be);
-    size_t row_bytes = (size_t)K * (2 * sizeof(float) + sizeof(int8_t));
+    /* Per thread: gW row, score values, trits; rounded up to 64 bytes so the
+     * next thread's floats stay aligned (K odd would misalign them). */
+    size_t row_bytes = ((size_t)K * (2 * sizeof(float) + sizeof(int8_t)) + 63) & ~(size_t)63;
     char *rows = arb_cpu_scratch(be, (size_t)threads * row_bytes);
     double *score = NULL, *row_part = NULL;
     arb_status st = ARB_OK;
@@ -67,6 +69,46 @@ arb_status arb_cpu_ternary_update_direct(arb_backend *be, arb_ternary *W, const 
         arb_cpu_finish_scores(N, K, W->gs, score, row_part);
         arb_cpu_apply_E(W, score, phi);
     }
+out:
+    free(score);
+    free(row_part);
+    return st;
+}
+
+/* The direct update's scores alone (no T step, no E step), as floats. */
+arb_status arb_cpu_update_E_scores_direct(arb_backend *be, const arb_ternary *W, const float *gy,
+                                          const float *x, int64_t M, arb_e_score score_mode,
+                                          float *scores)
+{
+    const int64_t N = W->N, K = W->K;
+    const size_t groups = arb_scale_groups(N, K, W->gs);
+    int threads = arb_cpu_threads(be);
+    size_t row_bytes = ((size_t)K * (2 * sizeof(float) + sizeof(int8_t)) + 63) & ~(size_t)63;
+    char *rows = arb_cpu_scratch(be, (size_t)threads * row_bytes);
+    double *score = calloc(groups, sizeof(double));
+    double *row_part = calloc((size_t)N, sizeof(double));
+    arb_status st = ARB_OK;
+    if (!rows || !score || !row_part) {
+        st = ARB_BE_FAIL(be, ARB_ERR_NOMEM, "update_E_scores_direct: out of memory");
+        goto out;
+    }
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t n = 0; n < N; n++) {
+        char *mine = rows + (size_t)omp_get_thread_num() * row_bytes;
+        float *g = (float *)mine;
+        float *v = g + K;
+        int8_t *t = (int8_t *)(v + K);
+        arb_cpu_grad_row(gy, x, M, N, K, n, g);
+        for (int64_t k = 0; k < K; k++) {
+            int64_t lin = n * K + k;
+            t[k] = (int8_t)arb_ternary_get(W->T_packed, (size_t)lin);
+            v[k] = score_mode == ARB_E_SCORE_GRAD ? g[k] : (float)arb_cpu_sign(g[k]);
+        }
+        arb_cpu_row_scores(K, W->gs, n, v, t, score, row_part);
+    }
+    arb_cpu_finish_scores(N, K, W->gs, score, row_part);
+    for (size_t g = 0; g < groups; g++)
+        scores[g] = (float)score[g];
 out:
     free(score);
     free(row_part);

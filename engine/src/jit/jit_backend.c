@@ -207,6 +207,8 @@ arb_status arb_jit_graph_launch(arb_backend *be)
 
 int arb_jit_graph_ready(const arb_backend *be) { return be->jit->graph_exec != NULL; }
 
+void *arb_jit_stream(arb_backend *be) { return be->jit->stream; }
+
 /* ---- profiling -------------------------------------------------------------- */
 
 arb_status arb_jit_profile_enable(arb_backend *be, int on)

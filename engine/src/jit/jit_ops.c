@@ -112,6 +112,46 @@ arb_status arb_jit_ternary_update_direct(arb_backend *be, arb_ternary *W, const 
     return ARB_OK;
 }
 
+arb_status arb_jit_update_E_scores(arb_backend *be, const arb_ternary *W, const int8_t *s,
+                                   const float *gW, arb_e_score score, float *scores)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_update_E_scores(W->N, W->K, W->gs, score, plan);
+    arb_status st = zero(be, DPTR(scores), arb_scale_groups(W->N, W->K, W->gs));
+    if (st)
+        return st;
+    const int32_t *no_guard = NULL;
+    LAUNCH(be, &plan[0], (void *)&W->T_packed, &gW, &s, &scores, &no_guard);
+    return ARB_OK;
+}
+
+arb_status arb_jit_update_E_scores_direct(arb_backend *be, const arb_ternary *W, const float *gy,
+                                          const float *x, int64_t M, arb_e_score score,
+                                          float *scores)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_update_E_scores_direct(M, W->N, W->K, W->gs, be->precision, score, plan);
+    arb_status st = zero(be, DPTR(scores), arb_scale_groups(W->N, W->K, W->gs));
+    if (st)
+        return st;
+    /* Scores only: the kernel writes no trit, E or accumulator. */
+    int theta = 0, phi = 0;
+    const int32_t *no_guard = NULL;
+    uint64_t *no_flips = NULL;
+    LAUNCH(be, &plan[0], &gy, &x, (void *)&W->T_packed, (void *)&W->T_accum, (void *)&W->E,
+           (void *)&W->E_accum, &scores, &theta, &phi, &no_guard, &no_flips);
+    return ARB_OK;
+}
+
+arb_status arb_jit_update_E_apply(arb_backend *be, arb_ternary *W, const float *scores, int phi,
+                                  const int32_t *guard)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    arb_plan_update_E_apply(W->N, W->K, W->gs, plan);
+    LAUNCH(be, &plan[0], &W->E, &W->E_accum, &scores, &phi, &guard);
+    return ARB_OK;
+}
+
 arb_status arb_jit_rmsnorm_fwd(arb_backend *be, const arb_ternary *w, const float *x, float *out,
                                int64_t B)
 {

@@ -299,7 +299,7 @@ static arb_status check_update(const arb_spec *s, arb_err *err)
                           (long long)smem);
     }
     if (!st && (s->variant & ~(ARB_VARIANT_STEP | ARB_VARIANT_E_GRAD | ARB_VARIANT_E_SIGN |
-                               ARB_VARIANT_E_IN_TILE)))
+                               ARB_VARIANT_E_IN_TILE | ARB_VARIANT_E_SCORES_ONLY)))
         st = ARB_FAIL(err, ARB_ERR_INVALID_ARG, "%s: unknown variant bits 0x%x", s->kernel,
                       (unsigned)s->variant);
     if (!st && (s->variant & ARB_VARIANT_E_GRAD) && (s->variant & ARB_VARIANT_E_SIGN))
@@ -741,6 +741,23 @@ int arb_plan_update_direct(int64_t M, int64_t N, int64_t K, int64_t gs, arb_prec
     if (phi > 0 && gs != 1 && !in_tile)
         n = add(out, n, "update_E_apply", 1, N, K, gs, ARB_PREC_FP32, 0);
     return n;
+}
+
+int arb_plan_update_E_scores_direct(int64_t M, int64_t N, int64_t K, int64_t gs,
+                                    arb_precision prec, arb_e_score score, arb_spec *out)
+{
+    return add(out, 0, "ternary_update_direct", M, N, K, gs, arb_update_precision(prec),
+               e_variant(1, score) | ARB_VARIANT_E_SCORES_ONLY);
+}
+
+int arb_plan_update_E_scores(int64_t N, int64_t K, int64_t gs, arb_e_score score, arb_spec *out)
+{
+    return add(out, 0, "update_E", 1, N, K, gs, ARB_PREC_FP32, e_variant(1, score));
+}
+
+int arb_plan_update_E_apply(int64_t N, int64_t K, int64_t gs, arb_spec *out)
+{
+    return add(out, 0, "update_E_apply", 1, N, K, gs, ARB_PREC_FP32, 0);
 }
 
 int arb_plan_rmsnorm_fwd(int64_t B, int64_t D, int64_t gs, arb_spec *out)
