@@ -294,13 +294,13 @@ arb_status arb_engine_open(arb_engine **out, const arb_engine_options *opt, arb_
             goto fail;
     }
     if (arch[0]) {
-        if (strncmp(arch, "sm_", 3) != 0) {
+        if (strncmp(arch, "sm_", 3) != 0 || strlen(arch) >= sizeof(e->arch)) {
             st = ARB_FAIL(err, ARB_ERR_INVALID_ARG,
                           "ARB_ARCH=%s: expected a real architecture such as sm_90 or sm_90a",
                           arch);
             goto fail;
         }
-        snprintf(e->arch, sizeof(e->arch), "%s", arch);
+        memcpy(e->arch, arch, strlen(arch) + 1);
     } else if (!e->compile_only) {
         snprintf(e->arch, sizeof(e->arch), "sm_%d%d", e->info.cc_major, e->info.cc_minor);
     } else {
