@@ -163,7 +163,8 @@ static const char *const valued[] = {
     "--batch",      "--seed",        "--eval-every",  "--log-every",   "--eval-positions",
     "--log",        "--checkpoint",  "--checkpoint-every", "--resume", "--theta",
     "--theta-start", "--theta-end",  "--theta-steps", "--e-threshold", "--e-layers",
-    "--e-score",    "--precision",   "--threads",
+    "--e-score",    "--precision",   "--threads",     "--gpus",        "--rank",
+    "--world-size", "--init-file",   "--device",
 };
 
 static int takes_value(const char *flag)
@@ -206,6 +207,7 @@ arb_status train_options_parse(train_options *opt, int argc, char **argv, arb_er
     arb_err local = {0};
     int precision_flag = 0;
 
+    int rank_given = 0, device_given = 0;
     int theta_parts = 0; /* bits: 1 start, 2 end, 4 steps */
     int theta_const = 0;
     for (int i = 1; i < argc; i++) {
@@ -331,6 +333,18 @@ arb_status train_options_parse(train_options *opt, int argc, char **argv, arb_er
             opt->given |= TRAIN_GIVEN_E_SCORE;
         } else if (strcmp(flag, "--threads") == 0) {
             st = parse_int(flag, value, 1, 4096, &opt->threads, err);
+        } else if (strcmp(flag, "--gpus") == 0) {
+            st = parse_int(flag, value, 1, 127, &opt->gpus, err);
+        } else if (strcmp(flag, "--rank") == 0) {
+            st = parse_int(flag, value, 0, 126, &opt->rank, err);
+            rank_given = 1;
+        } else if (strcmp(flag, "--world-size") == 0) {
+            st = parse_int(flag, value, 1, 127, &opt->world, err);
+        } else if (strcmp(flag, "--init-file") == 0) {
+            opt->init_file = value;
+        } else if (strcmp(flag, "--device") == 0) {
+            st = parse_int(flag, value, 0, 1023, &opt->device, err);
+            device_given = 1;
         } else {
             return ARB_FAIL(err, ARB_ERR_PARSE, "unknown flag '%s' (see --help)", flag);
         }
@@ -349,6 +363,39 @@ arb_status train_options_parse(train_options *opt, int argc, char **argv, arb_er
         arb_precision_parse(arb_settings_get(&settings, ARB_SET_PRECISION), &opt->precision,
                             &local) != ARB_OK)
         return ARB_FAIL(err, ARB_ERR_PARSE, "ARB_PRECISION: %s", local.msg);
+
+    /* Data-parallel ranks: flags, else the launcher convention users know
+     * from torchrun (RANK, WORLD_SIZE, LOCAL_RANK) plus ARB_INIT_FILE. */
+    const char *env;
+    if (!rank_given && ((env = getenv("ARB_RANK")) || (env = getenv("RANK")))) {
+        if (parse_int("RANK", env, 0, 126, &opt->rank, err))
+            return ARB_ERR_PARSE;
+        rank_given = 1;
+    }
+    if (!opt->world && ((env = getenv("ARB_WORLD_SIZE")) || (env = getenv("WORLD_SIZE"))) &&
+        parse_int("WORLD_SIZE", env, 1, 127, &opt->world, err))
+        return ARB_ERR_PARSE;
+    if (!opt->init_file && (env = getenv("ARB_INIT_FILE")))
+        opt->init_file = env;
+    if (!device_given && (env = getenv("LOCAL_RANK"))) {
+        if (parse_int("LOCAL_RANK", env, 0, 1023, &opt->device, err))
+            return ARB_ERR_PARSE;
+        device_given = 1;
+    }
+    if (opt->world > 1 || rank_given) {
+        if (opt->world < 1 || opt->rank >= opt->world)
+            return ARB_FAIL(err, ARB_ERR_PARSE,
+                            "rank %d needs a world size above it (--world-size or WORLD_SIZE)",
+                            opt->rank);
+        if (opt->world > 1 && !opt->init_file)
+            return ARB_FAIL(err, ARB_ERR_PARSE,
+                            "data-parallel ranks meet through --init-file PATH (or "
+                            "ARB_INIT_FILE), the same fresh path for every rank");
+        if (!device_given)
+            opt->device = opt->rank;
+    }
+    if (opt->world == 1)
+        opt->world = 0; /* one rank: the ordinary single-process run */
 
     if (theta_parts && theta_parts != 7)
         return ARB_FAIL(err, ARB_ERR_PARSE,
@@ -419,6 +466,12 @@ void train_print_help(void)
         "  --precision MODE           GEMM mode on jit: fp32, tf32, bf16, bf16x2, bf16x3\n"
         "                             (env ARB_PRECISION; default fp32)\n"
         "  --threads N                cpu worker threads (default: all cores)\n"
+        "  --gpus N                   data-parallel training on N GPUs: launches one process\n"
+        "                             per GPU; ranks exchange gradient signs (a majority vote)\n"
+        "                             and E scores over NCCL, and hold identical state\n"
+        "  --rank R --world-size W --init-file PATH [--device D]\n"
+        "                             run one rank yourself (env RANK, WORLD_SIZE, LOCAL_RANK,\n"
+        "                             ARB_INIT_FILE, as under torchrun); PATH must be new\n"
         "  --batch N                  positions per step (default: the configuration's)\n"
         "  --seed N                   seed of the initialization and the batches (default 1)\n"
         "\n"

@@ -108,6 +108,10 @@ typedef struct train_options {
     const char *backend_origin; /* "flag", "environment", "default" */
     arb_precision precision;
     int threads;              /* cpu; 0 = all cores */
+    int gpus;                 /* --gpus N: launch N ranks (one process per GPU) */
+    int rank, world;          /* this process's rank of `world` (world 0: not data-parallel) */
+    int device;               /* CUDA device of this process (default: the local rank) */
+    const char *init_file;    /* where the ranks meet (rank 0 writes the NCCL id) */
     int quiet;
     unsigned given;           /* TRAIN_GIVEN_* */
 } train_options;

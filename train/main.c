@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <unistd.h>
 
 #include "arb/backend.h"
@@ -37,6 +39,7 @@
 #include "config.h"
 #include "data.h"
 #include "model.h"
+#include "vote.h"
 #include "progress.h"
 #include "shapes_dump.h"
 
@@ -85,7 +88,15 @@ typedef struct run_state {
     int64_t start_step;
     double unigram;        /* entropy of the training bytes, bits per byte */
     double t_start;
+    train_vote vote;       /* data-parallel ranks (vote.world > 1), else unused */
+    int lead;              /* rank 0 (or the only rank): evaluates, logs, checkpoints */
+    uint64_t batch_seed;   /* the seed this rank draws its batches from */
 } run_state;
+
+static const train_vote *rank_vote(const run_state *r)
+{
+    return r->vote.world > 1 ? &r->vote : NULL;
+}
 
 static void say(run_state *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -304,11 +315,15 @@ static arb_status read_losses(run_state *r, int64_t pending, int64_t first_step,
     int32_t guard = 0;
     *sum = 0.0;
     *bad_step = 0;
+    /* Ranks log the mean loss of the union batch. */
+    const int world = r->vote.world > 1 ? r->vote.world : 1;
+    if (world > 1 && (st = r->vote.sum_f32(r->vote.ctx, r->model.losses, (size_t)pending, err)))
+        return st;
     if ((st = arb_backend_download(r->be, host, r->model.losses, (size_t)pending * sizeof(float))) ||
         (st = arb_backend_download(r->be, &guard, r->model.guard, sizeof(guard))))
         return train_backend_fail(r->be, st, err, "reading the losses");
     for (int64_t i = 0; i < pending; i++) {
-        double loss = (double)host[i] / (double)r->opt->model.batch;
+        double loss = (double)host[i] / ((double)r->opt->model.batch * world);
         if (!isfinite(loss) && !*bad_step) {
             *bad_step = first_step + i + 1;
             *bad_value = loss;
@@ -326,7 +341,7 @@ static arb_status read_losses(run_state *r, int64_t pending, int64_t first_step,
 
 static arb_status evaluate(run_state *r, eval_set *e, double *bpb, arb_err *err)
 {
-    if (!e->count) {
+    if (!e->count || !r->lead) { /* ranks hold the same state: rank 0 evaluates */
         *bpb = NAN;
         return ARB_OK;
     }
@@ -378,8 +393,8 @@ static int train_loop(run_state *r, arb_err *err)
     while (step < opt->steps && !interrupted) {
         double t = train_now();
         int poison = force_nan > 0 && step + 1 == force_nan;
-        st = train_model_step(m, &opt->rule, opt->seed, step, r->corpus_dev, r->corpus.len,
-                              r->corpus.train_len, pending, poison, err);
+        st = train_model_step(m, &opt->rule, r->batch_seed, step, r->corpus_dev, r->corpus.len,
+                              r->corpus.train_len, pending, poison, rank_vote(r), err);
         if (st == ARB_ERR_NONFINITE) {
             arb_err_clear(err);
             return nonfinite_exit(r, step + 1, NAN, err);
@@ -395,7 +410,7 @@ static int train_loop(run_state *r, arb_err *err)
          * resumed run keeps the intervals of an uninterrupted one. */
         const int do_log = (first && r->start_step == 0) || step % opt->log_every == 0 ||
                            step == opt->steps;
-        const int do_ckpt = opt->checkpoint_path &&
+        const int do_ckpt = opt->checkpoint_path && r->lead &&
                             ((opt->checkpoint_every > 0 && step % opt->checkpoint_every == 0) ||
                              step == opt->steps);
         if (pending == m->loss_cap || do_eval || do_log || do_ckpt || interrupted) {
@@ -430,7 +445,8 @@ static int train_loop(run_state *r, arb_err *err)
                 return EXIT_FAIL;
             }
             last_loss = interval_loss / (double)interval_steps;
-            double rate = interval_time > 0 ? (double)(interval_steps * opt->model.batch) /
+            double rate = interval_time > 0 ? (double)(interval_steps * opt->model.batch *
+                                                       (r->vote.world > 1 ? r->vote.world : 1)) /
                                                   interval_time
                                             : 0.0;
             char held_text[32] = "-", other_text[48] = "";
@@ -473,7 +489,7 @@ static int train_loop(run_state *r, arb_err *err)
             if (bad_step)
                 return nonfinite_exit(r, bad_step, bad_value, err);
         }
-        if (opt->checkpoint_path) {
+        if (opt->checkpoint_path && r->lead) {
             if (checkpoint(r, step, err))
                 return EXIT_FAIL;
             fprintf(stderr, "arb-train: interrupted at step %lld; checkpoint written to %s "
@@ -493,7 +509,7 @@ static int train_loop(run_state *r, arb_err *err)
         if (train_model_batch_loss(m, opt->seed, r->corpus_dev, r->corpus.len,
                                    r->corpus.train_len, &last_loss, err))
             return EXIT_FAIL;
-        if (opt->checkpoint_path && checkpoint(r, step, err))
+        if (opt->checkpoint_path && r->lead && checkpoint(r, step, err))
             return EXIT_FAIL;
     }
     if (!evaluated_last) {
@@ -507,7 +523,20 @@ static int train_loop(run_state *r, arb_err *err)
     int64_t timed = trained > 1 ? trained - 1 : trained;
     if (trained == 1)
         train_time = first_time;
-    double rate = train_time > 0 ? (double)(timed * opt->model.batch) / train_time : 0.0;
+    double rate = train_time > 0 ? (double)(timed * opt->model.batch *
+                                            (r->vote.world > 1 ? r->vote.world : 1)) /
+                                       train_time
+                                 : 0.0;
+    if (r->vote.world > 1) {
+        /* Ranks must hold identical state: each says its state's hash. */
+        char hex[65];
+        if (train_model_state_sha256(m, hex, err))
+            return EXIT_FAIL;
+        fprintf(stderr, "arb-train: rank %d of %d: state sha256 %s at step %lld\n",
+                r->vote.rank, r->vote.world, hex, (long long)step);
+    }
+    if (!r->lead)
+        return EXIT_OK;
     printf("final: step=%lld loss=%.4f heldout_bpb=%.4f unigram_bpb=%.4f tokens_per_s=%.0f\n",
            (long long)step, last_loss, heldout, r->unigram, rate);
     fflush(stdout);
@@ -553,11 +582,27 @@ static int run(train_options *opt, arb_err *err)
         goto done;
     }
 
+    r.lead = opt->rank == 0;
+    r.batch_seed = opt->seed;
+    if (opt->world > 1) {
+        if (opt->backend == ARB_BACKEND_CPU) {
+            ARB_FAIL(err, ARB_ERR_INVALID_ARG,
+                     "data-parallel ranks run on GPUs: --world-size/--gpus need --backend jit");
+            code = EXIT_USAGE;
+            goto done;
+        }
+        opt->backend = ARB_BACKEND_JIT;
+        /* Each rank draws its own batches (rank 0 those of a one-GPU run). */
+        r.batch_seed = opt->seed ^ ((uint64_t)opt->rank * 0x9E3779B97F4A7C15ULL);
+        if (!r.lead)
+            opt->quiet = 1;
+    }
     arb_backend_options bo;
     arb_backend_options_init(&bo);
     bo.kind = opt->backend;
     bo.precision = opt->precision;
     bo.threads = opt->threads;
+    bo.device = opt->device;
     char why[256] = "";
     arb_err_clear(&local);
     if ((st = arb_backend_open(&r.be, &bo, why, sizeof(why), &local)) != ARB_OK) {
@@ -605,6 +650,15 @@ static int run(train_options *opt, arb_err *err)
         goto done;
     }
 
+    if (opt->world > 1) {
+        if (train_model_enable_vote(&r.model, err) ||
+            train_vote_nccl_open(&r.vote, r.be, opt->rank, opt->world, opt->init_file, 300.0,
+                                 err))
+            goto done;
+        say(&r, "data-parallel: %d ranks over NCCL, rank %d on device %d (signs voted, E "
+                "scores summed)\n",
+            opt->world, opt->rank, opt->device);
+    }
     if (upload_corpus(&r, &r.corpus, &r.corpus_dev, err) ||
         setup_eval_set(&r, &r.held, "heldout", r.corpus_dev, r.corpus.len,
                        r.corpus.train_len + opt->model.ctx, r.corpus.len, err))
@@ -615,7 +669,7 @@ static int run(train_options *opt, arb_err *err)
                         r.extra.len, err)))
         goto done;
 
-    if (opt->log_path) {
+    if (opt->log_path && r.lead) {
         r.log = fopen(opt->log_path, r.start_step > 0 ? "a" : "w");
         if (!r.log) {
             ARB_FAIL(err, ARB_ERR_IO, "cannot open the log %s: %s", opt->log_path,
@@ -624,7 +678,7 @@ static int run(train_options *opt, arb_err *err)
             goto done;
         }
     }
-    if (opt->checkpoint_path) {
+    if (opt->checkpoint_path && r.lead) {
         int swept = train_checkpoint_sweep(opt->checkpoint_path);
         if (swept > 0)
             warn(&r, "removed %d stale temporary file%s of %s left by a killed run", swept,
@@ -638,6 +692,7 @@ static int run(train_options *opt, arb_err *err)
     code = train_loop(&r, err);
 
 done:
+    train_vote_nccl_close(&r.vote);
     if (have_ck)
         train_checkpoint_free(&ck);
     if (r.log)
@@ -653,6 +708,81 @@ done:
     }
     train_corpus_free(&r.corpus);
     train_corpus_free(&r.extra);
+    return code;
+}
+
+/* ---- --gpus N: one process per GPU -------------------------------------------------- */
+
+/* Start N copies of this program as ranks 0..N-1 (device r each), meeting
+ * through a fresh init file; wait for all. When one fails, stop the others
+ * (they would wait forever in a collective) and return its exit code. */
+static int launch_ranks(const train_options *opt, int argc, char **argv)
+{
+    char dir[] = "/tmp/arb-train-ranks-XXXXXX";
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "arb-train: error: cannot make a folder for the ranks' init file: %s\n",
+                strerror(errno));
+        return EXIT_FAIL;
+    }
+    char init[sizeof(dir) + 16];
+    snprintf(init, sizeof(init), "%s/nccl-id", dir);
+    setenv("NCCL_NVLS_ENABLE", "0", 0); /* NVLink multicast stays off on these machines */
+    const int n = opt->gpus;
+    pid_t pids[128];
+    int code = EXIT_OK, alive = 0;
+    for (int r = 0; r < n; r++) {
+        char rank[16], world[16];
+        snprintf(rank, sizeof(rank), "%d", r);
+        snprintf(world, sizeof(world), "%d", n);
+        char **args = calloc((size_t)argc + 10, sizeof(char *));
+        if (!args) {
+            code = EXIT_FAIL;
+            break;
+        }
+        int k = 0;
+        for (int i = 0; i < argc; i++)
+            args[k++] = argv[i];
+        args[k++] = "--rank";
+        args[k++] = rank;
+        args[k++] = "--world-size";
+        args[k++] = world;
+        args[k++] = "--init-file";
+        args[k++] = init;
+        args[k++] = "--device";
+        args[k++] = rank;
+        args[k] = NULL;
+        pids[r] = fork();
+        if (pids[r] == 0) {
+            execv("/proc/self/exe", args);
+            fprintf(stderr, "arb-train: error: cannot start rank %d: %s\n", r, strerror(errno));
+            _exit(EXIT_FAIL);
+        }
+        free(args);
+        if (pids[r] < 0) {
+            code = EXIT_FAIL;
+            break;
+        }
+        alive++;
+    }
+    while (alive > 0) {
+        int status = 0;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        alive--;
+        int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (rc != EXIT_OK && code == EXIT_OK) {
+            code = rc;
+            for (int r = 0; r < n; r++)
+                if (pids[r] > 0 && pids[r] != pid)
+                    kill(pids[r], SIGTERM);
+        }
+    }
+    unlink(init);
+    rmdir(dir);
     return code;
 }
 
@@ -685,6 +815,9 @@ int main(int argc, char **argv)
     case TRAIN_ACTION_TRAIN:
         break;
     }
+
+    if (opt.gpus > 1 && opt.world == 0)
+        return launch_ranks(&opt, argc, argv);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

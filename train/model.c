@@ -2,7 +2,9 @@
  * model.c - parameters, initialization, the training step and evaluation of
  * the byte-level ternary LM (model.h), through the op API only.
  */
+#include "arb/sha256.h"
 #include "model.h"
+#include "vote.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -172,10 +174,32 @@ void train_model_destroy(train_model *m)
     void *bufs[] = {m->pos,     m->idx,     m->target,  m->h[0],    m->a_out,
                     m->logits,  m->glogits, m->g_h,     m->g_z,     m->g_a,
                     m->g_in,    m->emb_acc, m->emb_s,   m->step_counter, m->guard,
-                    m->flips,   m->losses};
+                    m->flips,   m->losses,  m->vote_s,  m->vote_scores};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
         arb_backend_free(m->be, bufs[i]);
     memset(m, 0, sizeof(*m));
+}
+
+arb_status train_model_enable_vote(train_model *m, arb_err *err)
+{
+    /* Room for the largest weight: its signs, and its groups' scores. */
+    const arb_ternary *ws[TRAIN_MAX_LAYERS + 2];
+    int n = 0;
+    ws[n++] = &m->embed;
+    ws[n++] = &m->out;
+    for (int l = 0; l < m->cfg.L; l++)
+        ws[n++] = &m->lin[l];
+    size_t signs = 0, groups = 0;
+    for (int i = 0; i < n; i++) {
+        size_t nk = (size_t)(ws[i]->N * ws[i]->K);
+        size_t g = arb_scale_groups(ws[i]->N, ws[i]->K, ws[i]->gs);
+        signs = nk > signs ? nk : signs;
+        groups = g > groups ? g : groups;
+    }
+    arb_status st = alloc(m, (void **)&m->vote_s, signs, err);
+    if (!st)
+        st = alloc(m, (void **)&m->vote_scores, groups * sizeof(float), err);
+    return st;
 }
 
 int64_t train_model_parameters(const train_model *m)
@@ -323,9 +347,70 @@ done:
 
 /* ---- the step ------------------------------------------------------------------ */
 
+static int voting(const train_vote *vote) { return vote && vote->world > 1; }
+
+/* The update of one linear weight from its output gradient gy [M,N] and
+ * input x [M,K]. One rank: the fused direct update. Several: the vote of
+ * vote.h - local signs summed over ranks, T stepped by their sign, then E
+ * from summed scores (sign scores of summed signs are the sum of the ranks'
+ * sign scores, since every rank holds the same T). */
+static arb_status update_linear(train_model *m, arb_ternary *W, const float *gy, const float *x,
+                                int64_t M, const arb_update_rule *rule, const train_vote *vote,
+                                arb_err *err)
+{
+    arb_status st;
+    arb_backend *be = m->be;
+    if (!voting(vote)) {
+        OP(arb_op_ternary_update_direct(be, W, gy, x, M, rule, m->guard, m->flips));
+        return ARB_OK;
+    }
+    const size_t nk = (size_t)(W->N * W->K), groups = arb_scale_groups(W->N, W->K, W->gs);
+    OP(arb_op_grad_sign(be, gy, x, m->vote_s, M, W->N, W->K));
+    if ((st = vote->sum_i8(vote->ctx, m->vote_s, nk, err)))
+        return st;
+    OP(arb_op_ternary_step(be, W, m->vote_s, rule->theta, m->guard, m->flips));
+    if (rule->phi > 0) {
+        if (rule->score == ARB_E_SCORE_SIGN) {
+            OP(arb_op_update_E_scores(be, W, m->vote_s, NULL, ARB_E_SCORE_SIGN, m->vote_scores));
+        } else {
+            OP(arb_op_update_E_scores_direct(be, W, gy, x, M, ARB_E_SCORE_GRAD, m->vote_scores));
+            if ((st = vote->sum_f32(vote->ctx, m->vote_scores, groups, err)))
+                return st;
+        }
+        OP(arb_op_update_E_apply(be, W, m->vote_scores, rule->phi, m->guard));
+    }
+done:
+    return st;
+}
+
+/* The embedding's update from embed_bwd's accumulator and signs. */
+static arb_status update_embed(train_model *m, int theta, int phi, arb_e_score score,
+                               const train_vote *vote, arb_err *err)
+{
+    arb_status st;
+    arb_backend *be = m->be;
+    arb_ternary *W = &m->embed;
+    const size_t vd = (size_t)(W->N * W->K), groups = arb_scale_groups(W->N, W->K, W->gs);
+    if (voting(vote) && (st = vote->sum_i8(vote->ctx, m->emb_s, vd, err)))
+        return st;
+    OP(arb_op_ternary_step(be, W, m->emb_s, theta, m->guard, m->flips));
+    if (phi <= 0)
+        return ARB_OK;
+    if (!voting(vote)) {
+        OP(arb_op_update_E(be, W, m->emb_s, m->emb_acc, phi, score, m->guard));
+        return ARB_OK;
+    }
+    OP(arb_op_update_E_scores(be, W, m->emb_s, m->emb_acc, score, m->vote_scores));
+    if (score == ARB_E_SCORE_GRAD && (st = vote->sum_f32(vote->ctx, m->vote_scores, groups, err)))
+        return st;
+    OP(arb_op_update_E_apply(be, W, m->vote_scores, phi, m->guard));
+done:
+    return st;
+}
+
 arb_status train_model_step(train_model *m, const train_rule *rule, uint64_t seed, int64_t step,
                             const uint8_t *corpus, int64_t corpus_len, int64_t train_len,
-                            int64_t slot, int poison, arb_err *err)
+                            int64_t slot, int poison, const train_vote *vote, arb_err *err)
 {
     arb_status st;
     arb_backend *be = m->be;
@@ -337,6 +422,9 @@ arb_status train_model_step(train_model *m, const train_rule *rule, uint64_t see
     OP(arb_backend_memset(be, m->flips, 0, sizeof(uint64_t)));
     OP(arb_op_sample_positions(be, seed, m->step_counter, c->ctx, train_len, M, m->pos));
     if ((st = forward(m, corpus, corpus_len, m->pos, M, loss, m->guard, poison, err)))
+        goto done;
+    /* A non-finite loss on any rank stops every rank's update. */
+    if (voting(vote) && (st = vote->sum_i32(vote->ctx, m->guard, 1, err)))
         goto done;
 
     if (arb_backend_kind_of(be) == ARB_BACKEND_CPU) {
@@ -357,16 +445,16 @@ arb_status train_model_step(train_model *m, const train_rule *rule, uint64_t see
     arb_update_rule out_rule = {theta, train_rule_phi_for(rule, TRAIN_E_OUT), rule->e_score};
     OP(arb_op_xent_bwd(be, m->logits, m->target, M, TRAIN_VOCAB, m->glogits));
     OP(arb_op_ternary_grad_x(be, &m->out, m->glogits, m->g_a, M));
-    OP(arb_op_ternary_update_direct(be, &m->out, m->glogits, m->a_out, M, &out_rule, m->guard,
-                                    m->flips));
+    if ((st = update_linear(m, &m->out, m->glogits, m->a_out, M, &out_rule, vote, err)))
+        goto done;
     OP(arb_op_rmsnorm_bwd(be, &m->norm_out, m->h[c->L], m->g_a, m->g_h, M));
 
     for (int l = c->L - 1; l >= 0; l--) {
         /* g_h holds dL/dh_{l+1}. */
         OP(arb_op_relu_bwd(be, m->g_h, m->z[l], m->g_z, M * H));
         OP(arb_op_ternary_grad_x(be, &m->lin[l], m->g_z, m->g_a, M));
-        OP(arb_op_ternary_update_direct(be, &m->lin[l], m->g_z, m->a[l], M, &hidden_rule,
-                                        m->guard, m->flips));
+        if ((st = update_linear(m, &m->lin[l], m->g_z, m->a[l], M, &hidden_rule, vote, err)))
+            goto done;
         if (l > 0) {
             /* h_{l+1} = h_l + relu(z_l): dL/dh_l = g_h + rmsnorm_bwd(...). */
             OP(arb_op_rmsnorm_bwd(be, &m->norm[l], m->h[l], m->g_a, m->g_in, M));
@@ -378,11 +466,9 @@ arb_status train_model_step(train_model *m, const train_rule *rule, uint64_t see
 
     /* Embedding: g_in is dL/dh_0 = [M*ctx, D] rows, one per looked-up byte. */
     OP(arb_op_embed_bwd(be, &m->embed, m->idx, m->g_in, M * c->ctx, m->emb_acc, m->emb_s));
-    OP(arb_op_ternary_step(be, &m->embed, m->emb_s, theta, m->guard, m->flips));
-    int phi_emb = train_rule_phi_for(rule, TRAIN_E_EMB);
-    if (phi_emb > 0)
-        OP(arb_op_update_E(be, &m->embed, m->emb_s, m->emb_acc, phi_emb, rule->e_score,
-                           m->guard));
+    if ((st = update_embed(m, theta, train_rule_phi_for(rule, TRAIN_E_EMB), rule->e_score, vote,
+                           err)))
+        goto done;
     OP(arb_op_step_advance(be, m->step_counter));
 done:
     return st;
@@ -431,4 +517,27 @@ arb_status train_model_batch_loss(train_model *m, uint64_t seed, const uint8_t *
     *loss = (double)sum / (double)M;
 done:
     return st;
+}
+
+arb_status train_model_state_sha256(train_model *m, char hex[65], arb_err *err)
+{
+    arb_sha256_ctx ctx;
+    arb_sha256_init(&ctx);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const train_tensor *t = &m->tensors[i];
+        void *host = malloc(t->bytes ? t->bytes : 1);
+        if (!host)
+            return ARB_FAIL(err, ARB_ERR_NOMEM, "out of memory hashing %s", t->name);
+        arb_status st = arb_backend_download(m->be, host, t->data, t->bytes);
+        if (st != ARB_OK) {
+            free(host);
+            return train_backend_fail(m->be, st, err, "downloading the state");
+        }
+        arb_sha256_update(&ctx, host, t->bytes);
+        free(host);
+    }
+    uint8_t digest[32];
+    arb_sha256_final(&ctx, digest);
+    arb_sha256_hex(digest, hex);
+    return ARB_OK;
 }

@@ -77,6 +77,9 @@ typedef struct train_model {
     float *emb_acc;                 /* [256, D] fp32 scratch of embed_bwd */
     int8_t *emb_s;                  /* [256, D] signs of embed_bwd */
 
+    int8_t *vote_s;        /* data-parallel only: summed signs [max N*K] (train_model_enable_vote) */
+    float *vote_scores;    /* data-parallel only: summed E scores [max groups] */
+
     int64_t *step_counter; /* the 0-based index of the next step (sample_positions reads it) */
     int32_t *guard;        /* nonzero once a loss was not finite */
     uint64_t *flips;       /* trits changed by the current step */
@@ -102,16 +105,23 @@ int64_t train_model_parameters(const train_model *m);
 /* Set the step counter (resume) and clear the guard. */
 arb_status train_model_set_step(train_model *m, int64_t step, arb_err *err);
 
+/* Allocate the buffers of the data-parallel vote (summed signs and scores). */
+arb_status train_model_enable_vote(train_model *m, arb_err *err);
+
 /* One training step, the step whose 0-based index is `step` (equal to the
  * device step counter). Writes the summed loss to m->losses[slot], zeroes
  * and then counts m->flips, and advances the step counter.
  * corpus/corpus_len: the whole corpus in backend memory (positions are drawn
  * from [ctx, train_len)). poison: test hook, make this step's loss NaN.
+ * vote: NULL (or world 1) for one rank; else the updates follow the
+ * majority vote of vote.h (needs train_model_enable_vote).
  * On cpu a non-finite loss stops the step before backward with
  * ARB_ERR_NONFINITE (the state untouched); on jit the guard does that. */
+struct train_vote;
 arb_status train_model_step(train_model *m, const train_rule *rule, uint64_t seed, int64_t step,
                             const uint8_t *corpus, int64_t corpus_len, int64_t train_len,
-                            int64_t slot, int poison, arb_err *err);
+                            int64_t slot, int poison, const struct train_vote *vote,
+                            arb_err *err);
 
 /* Mean loss in bits per byte over `count` positions (backend memory) of a
  * corpus, in batches of at most cfg.batch rows through the training forward.
@@ -125,6 +135,10 @@ arb_status train_model_eval(train_model *m, const uint8_t *corpus, int64_t corpu
 arb_status train_model_batch_loss(train_model *m, uint64_t seed, const uint8_t *corpus,
                                   int64_t corpus_len, int64_t train_len, double *loss,
                                   arb_err *err);
+
+/* SHA-256 (hex) of every checkpointed tensor's bytes, in file order:
+ * data-parallel ranks compare these to prove they hold identical state. */
+arb_status train_model_state_sha256(train_model *m, char hex[65], arb_err *err);
 
 /* Copy the backend's first error into err (status st) if err has none. */
 arb_status train_backend_fail(arb_backend *be, arb_status st, arb_err *err, const char *what);

@@ -49,6 +49,7 @@ int arb_comm_world(const arb_comm *comm);
 /* In-place sums over all ranks of device buffers, queued on the backend's
  * stream (no host synchronization). int8 sums hold up to 127 ranks' signs. */
 arb_status arb_comm_sum_i8(arb_comm *comm, int8_t *buf, size_t count, arb_err *err);
+arb_status arb_comm_sum_i32(arb_comm *comm, int32_t *buf, size_t count, arb_err *err);
 arb_status arb_comm_sum_f32(arb_comm *comm, float *buf, size_t count, arb_err *err);
 
 #ifdef __cplusplus

@@ -144,6 +144,11 @@ arb_status arb_comm_sum_i8(arb_comm *c, int8_t *buf, size_t count, arb_err *err)
     return sum(c, buf, count, ncclInt8, err);
 }
 
+arb_status arb_comm_sum_i32(arb_comm *c, int32_t *buf, size_t count, arb_err *err)
+{
+    return sum(c, buf, count, ncclInt32, err);
+}
+
 arb_status arb_comm_sum_f32(arb_comm *c, float *buf, size_t count, arb_err *err)
 {
     return sum(c, buf, count, ncclFloat32, err);
