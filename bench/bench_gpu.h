@@ -173,12 +173,13 @@ void bench_print_engine_choice(bench_run *run, const bench_plan *plan, FILE *out
 arb_status bench_jit(const bench_options *o, const bench_plan *plan, bench_report *r,
                      arb_err *err);
 
-/* --step: ARB_ERR_UNSUPPORTED with the reason while arb-bench has no model. */
+/* --step: one training step of a configuration (the trainer's model code):
+ * eager and CUDA-graph tokens/s and the per-kernel breakdown. */
 arb_status bench_step(const bench_options *o, bench_report *r, arb_err *err);
 
 /* Per-kernel rows of a profiled step (arb_backend_profile_rows): share of
  * the step and tokens/s, printed and added as "step" rows. */
-void bench_step_profile(arb_backend *be, double step_ms, int64_t tokens, bench_report *r,
-                        FILE *out);
+void bench_step_profile(arb_backend *be, double step_ms, int steps, int64_t tokens,
+                        bench_report *r, FILE *out);
 
 #endif /* ARB_BENCH_GPU_H */

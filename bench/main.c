@@ -222,11 +222,16 @@ int main(int argc, char **argv)
         return error_exit(&err, BENCH_EXIT_USAGE);
 
     if (o.mode == BENCH_MODE_STEP) {
+        int code = need_gpu();
+        if (code)
+            return code;
         bench_report r;
         bench_report_init(&r, mode_name(&o), o.command);
+        o.precision = prec;
         arb_status st = bench_step(&o, &r, &err);
+        int out = st ? error_exit(&err, BENCH_EXIT_FAIL) : write_outputs(&o, &r);
         bench_report_free(&r);
-        return st ? error_exit(&err, BENCH_EXIT_FAIL) : BENCH_EXIT_OK;
+        return out;
     }
 
     bench_plan plan;

@@ -2,36 +2,162 @@
  * step.c - one whole training step broken down by kernel (--step).
  *
  * A step is the trainer's forward, loss, backward and integer updates of
- * the model of SPEC §6; timing it needs the model code of train/, which
- * arb-bench does not link: --step reports that plainly and exits 1. What
- * is here is the part that does not depend on the model: the per-kernel
- * breakdown of a profiled backend (arb_backend_profile_enable/rows), its
- * share of the step and the tokens per second, printed and added as rows.
+ * the model of SPEC §6, driven through the trainer's own model code
+ * (arb_train_core) on a synthetic corpus: the first step (compiles or cache
+ * loads), eager steps, steps replayed from a captured CUDA graph, and a
+ * profiled run giving each kernel's share (CUDA events around each launch).
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+#include <time.h>
+
 #include "bench_gpu.h"
+#include "config.h"
+#include "model.h"
+
+/* A synthetic corpus with structure (words from a small vocabulary), so a
+ * step's gradients and flips look like training, not noise. */
+static uint8_t *make_corpus(int64_t len)
+{
+    static const char *const words[] = {"the ",  "of ",   "and ",  "to ",   "a ",    "in ",
+                                        "that ", "is ",   "was ",  "he ",   "for ",  "it ",
+                                        "with ", "as ",   "his ",  "on ",   "be ",   "at ",
+                                        "by ",   "i ",    "this ", "had ",  "not ",  "are. "};
+    uint8_t *text = malloc((size_t)len);
+    if (!text)
+        return NULL;
+    uint64_t z = 0x2545F4914F6CDD1DULL;
+    int64_t i = 0;
+    while (i < len) {
+        z ^= z << 13;
+        z ^= z >> 7;
+        z ^= z << 17;
+        const char *w = words[z % (sizeof(words) / sizeof(words[0]))];
+        for (const char *p = w; *p && i < len; p++)
+            text[i++] = (uint8_t)*p;
+    }
+    return text;
+}
+
+/* Wall time of `steps` steps, eager or replayed from a graph, ending with a
+ * device sync. Step indices continue from *next. */
+static arb_status time_steps(train_model *m, const train_rule *rule, const uint8_t *corpus,
+                             int64_t len, int64_t train_len, int steps, int graph, int64_t *next,
+                             double *ms, arb_err *err)
+{
+    struct timespec t0, t1;
+    arb_status st = arb_backend_sync(m->be);
+    if (st)
+        return train_backend_fail(m->be, st, err, "sync");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < steps && !st; i++, (*next)++) {
+        int64_t slot = *next % m->loss_cap;
+        st = graph ? train_model_step_graph(m, rule, 1, *next, corpus, len, train_len, slot, err)
+                   : train_model_step(m, rule, 1, *next, corpus, len, train_len, slot, 0, NULL,
+                                      err);
+    }
+    if (st)
+        return st;
+    if ((st = arb_backend_sync(m->be)))
+        return train_backend_fail(m->be, st, err, "sync after the timed steps");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *ms = ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) /
+          steps;
+    return ARB_OK;
+}
 
 arb_status bench_step(const bench_options *o, bench_report *r, arb_err *err)
 {
-    (void)r;
-    return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
-                    "--step%s%s is not available in this build: timing a training step needs "
-                    "the trainer's model API (train/), which arb-bench does not link; "
-                    "`arb-bench` without a mode times every kernel of the base model's shapes "
-                    "in its resolved configuration",
-                    o->step_config ? " --config " : "", o->step_config ? o->step_config : "");
+    const char *name = o->step_config ? o->step_config : "base";
+    train_model_config cfg;
+    if (!train_model_config_named(name, &cfg))
+        return ARB_FAIL(err, ARB_ERR_INVALID_ARG, "--step: unknown configuration '%s' (tiny, "
+                                                  "small or base)",
+                        name);
+    arb_backend_options bo;
+    arb_backend_options_init(&bo);
+    bo.kind = ARB_BACKEND_JIT;
+    bo.device = o->device;
+    bo.precision = o->precision;
+    arb_backend *be = NULL;
+    train_model m;
+    memset(&m, 0, sizeof(m));
+    uint8_t *host = NULL, *corpus = NULL;
+    const int64_t len = 4 << 20, train_len = len * 95 / 100;
+    const int steps = 20;
+    arb_status st = arb_backend_open(&be, &bo, NULL, 0, err);
+    if (st)
+        return st;
+    train_rule rule;
+    memset(&rule, 0, sizeof(rule));
+    rule.theta = rule.theta_start = rule.theta_end = 31; /* SPEC §6 defaults */
+    rule.phi = 32;
+    rule.e_layers = TRAIN_E_EMB | TRAIN_E_HIDDEN;
+    rule.e_score = ARB_E_SCORE_GRAD;
+    if ((st = train_model_create(&m, be, &cfg, 64, err)) || (st = train_model_init(&m, 1, err)))
+        goto out;
+    host = make_corpus(len);
+    if (!host) {
+        st = ARB_FAIL(err, ARB_ERR_NOMEM, "out of memory for the step's corpus");
+        goto out;
+    }
+    if ((st = arb_backend_alloc(be, (size_t)len, (void **)&corpus)) ||
+        (st = arb_backend_upload(be, corpus, host, (size_t)len))) {
+        train_backend_fail(be, st, err, "uploading the corpus");
+        goto out;
+    }
+    int64_t next = 0;
+    double warm_ms = 0, eager_ms = 0, graph_ms = 0, profiled_ms = 0;
+    /* Warm-up: the first step compiles (or loads) every kernel. */
+    if ((st = time_steps(&m, &rule, corpus, len, train_len, 1, 0, &next, &warm_ms, err)) ||
+        (st = time_steps(&m, &rule, corpus, len, train_len, 2, 0, &next, &eager_ms, err)) ||
+        (st = time_steps(&m, &rule, corpus, len, train_len, steps, 0, &next, &eager_ms, err)) ||
+        (st = time_steps(&m, &rule, corpus, len, train_len, 1, 1, &next, &graph_ms, err)) ||
+        (st = time_steps(&m, &rule, corpus, len, train_len, steps, 1, &next, &graph_ms, err)))
+        goto out;
+    arb_backend_profile_enable(be, 1);
+    arb_backend_profile_reset(be);
+    if ((st = time_steps(&m, &rule, corpus, len, train_len, steps, 0, &next, &profiled_ms, err)))
+        goto out;
+    fprintf(stdout,
+            "\n%s step (batch %d, %s): first step %.1f ms (kernels compiled or loaded), "
+            "eager %.3f ms = %.0f tokens/s, CUDA graph %.3f ms = %.0f tokens/s (%.2fx)\n",
+            name, cfg.batch, arb_precision_name(o->precision), warm_ms, eager_ms,
+            cfg.batch / (eager_ms * 1e-3), graph_ms, cfg.batch / (graph_ms * 1e-3),
+            eager_ms / graph_ms);
+    bench_row row;
+    bench_row_init(&row);
+    snprintf(row.kind, sizeof(row.kind), "step");
+    snprintf(row.name, sizeof(row.name), "graph_tokens_per_s");
+    snprintf(row.status, sizeof(row.status), "ok");
+    row.value = cfg.batch / (graph_ms * 1e-3);
+    snprintf(row.unit, sizeof(row.unit), "tokens/s");
+    row.median_us = graph_ms * 1e3;
+    bench_report_add(r, &row);
+    bench_step_profile(be, eager_ms, steps, cfg.batch, r, stdout);
+out:
+    if (m.be)
+        train_model_destroy(&m);
+    arb_backend_free(be, corpus);
+    free(host);
+    arb_backend_close(be);
+    return st;
 }
 
 #define MAX_PROFILE_ROWS 64
 
-void bench_step_profile(arb_backend *be, double step_ms, int64_t tokens, bench_report *r,
-                        FILE *out)
+void bench_step_profile(arb_backend *be, double step_ms, int steps, int64_t tokens,
+                        bench_report *r, FILE *out)
 {
     arb_profile_row rows[MAX_PROFILE_ROWS];
     int n = arb_backend_profile_rows(be, rows, MAX_PROFILE_ROWS);
+    for (int i = 0; i < n; i++) { /* totals over the profiled steps -> per step */
+        rows[i].ms /= steps;
+        rows[i].launches /= steps;
+    }
     double kernels_ms = 0;
     for (int i = 0; i < n; i++)
         kernels_ms += rows[i].ms;

@@ -164,7 +164,7 @@ static const char *const valued[] = {
     "--log",        "--checkpoint",  "--checkpoint-every", "--resume", "--theta",
     "--theta-start", "--theta-end",  "--theta-steps", "--e-threshold", "--e-layers",
     "--e-score",    "--precision",   "--threads",     "--gpus",        "--rank",
-    "--world-size", "--init-file",   "--device",
+    "--world-size", "--init-file",   "--device",      "--graphs",
 };
 
 static int takes_value(const char *flag)
@@ -194,6 +194,7 @@ static void defaults(train_options *opt)
     opt->backend = ARB_BACKEND_AUTO;
     opt->backend_origin = "default";
     opt->precision = ARB_PREC_FP32;
+    opt->graphs = 1;
 }
 
 arb_status train_options_parse(train_options *opt, int argc, char **argv, arb_err *err)
@@ -333,6 +334,14 @@ arb_status train_options_parse(train_options *opt, int argc, char **argv, arb_er
             opt->given |= TRAIN_GIVEN_E_SCORE;
         } else if (strcmp(flag, "--threads") == 0) {
             st = parse_int(flag, value, 1, 4096, &opt->threads, err);
+        } else if (strcmp(flag, "--graphs") == 0) {
+            if (strcmp(value, "on") == 0)
+                opt->graphs = 1;
+            else if (strcmp(value, "off") == 0)
+                opt->graphs = 0;
+            else
+                return ARB_FAIL(err, ARB_ERR_PARSE, "--graphs expects on or off, got '%s'",
+                                value);
         } else if (strcmp(flag, "--gpus") == 0) {
             st = parse_int(flag, value, 1, 127, &opt->gpus, err);
         } else if (strcmp(flag, "--rank") == 0) {
@@ -466,6 +475,9 @@ void train_print_help(void)
         "  --precision MODE           GEMM mode on jit: fp32, tf32, bf16, bf16x2, bf16x3\n"
         "                             (env ARB_PRECISION; default fp32)\n"
         "  --threads N                cpu worker threads (default: all cores)\n"
+        "  --graphs on|off            jit: capture a step as a CUDA graph once and replay it\n"
+        "                             (default on; a theta schedule recaptures when theta\n"
+        "                             changes; data-parallel runs launch eagerly)\n"
         "  --gpus N                   data-parallel training on N GPUs: launches one process\n"
         "                             per GPU; ranks exchange gradient signs (a majority vote)\n"
         "                             and E scores over NCCL, and hold identical state\n"

@@ -108,6 +108,7 @@ typedef struct train_options {
     const char *backend_origin; /* "flag", "environment", "default" */
     arb_precision precision;
     int threads;              /* cpu; 0 = all cores */
+    int graphs;               /* jit: replay each step from a captured CUDA graph */
     int gpus;                 /* --gpus N: launch N ranks (one process per GPU) */
     int rank, world;          /* this process's rank of `world` (world 0: not data-parallel) */
     int device;               /* CUDA device of this process (default: the local rank) */

@@ -246,8 +246,10 @@ static void print_config(run_state *r, const char *why)
     if (arb_backend_kind_of(r->be) == ARB_BACKEND_JIT) {
         arb_engine *engine = arb_backend_engine(r->be);
         const arb_device_info *dev = engine ? arb_engine_device(engine) : NULL;
-        say(r, "backend: jit on %s (%s), precision %s [%s]\n", dev ? dev->name : "a GPU",
-            engine ? arb_engine_arch(engine) : "?", arb_precision_name(opt->precision), why);
+        say(r, "backend: jit on %s (%s), precision %s, CUDA graphs %s [%s]\n",
+            dev ? dev->name : "a GPU", engine ? arb_engine_arch(engine) : "?",
+            arb_precision_name(opt->precision),
+            opt->graphs && r->vote.world <= 1 ? "on" : "off", why);
     } else {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         say(r, "backend: cpu, %d threads [%s]\n", opt->threads > 0 ? opt->threads : (int)cores,
@@ -393,8 +395,17 @@ static int train_loop(run_state *r, arb_err *err)
     while (step < opt->steps && !interrupted) {
         double t = train_now();
         int poison = force_nan > 0 && step + 1 == force_nan;
-        st = train_model_step(m, &opt->rule, r->batch_seed, step, r->corpus_dev, r->corpus.len,
-                              r->corpus.train_len, pending, poison, rank_vote(r), err);
+        /* The first step runs eagerly (it compiles and loads the kernels);
+         * later ones replay a captured graph, unless voting or poisoned. */
+        const int graph = is_jit && opt->graphs && !rank_vote(r) && !poison &&
+                          step > r->start_step;
+        if (graph)
+            st = train_model_step_graph(m, &opt->rule, r->batch_seed, step, r->corpus_dev,
+                                        r->corpus.len, r->corpus.train_len, pending, err);
+        else
+            st = train_model_step(m, &opt->rule, r->batch_seed, step, r->corpus_dev,
+                                  r->corpus.len, r->corpus.train_len, pending, poison,
+                                  rank_vote(r), err);
         if (st == ARB_ERR_NONFINITE) {
             arb_err_clear(err);
             return nonfinite_exit(r, step + 1, NAN, err);

@@ -474,6 +474,31 @@ done:
     return st;
 }
 
+arb_status train_model_step_graph(train_model *m, const train_rule *rule, uint64_t seed,
+                                  int64_t step, const uint8_t *corpus, int64_t corpus_len,
+                                  int64_t train_len, int64_t slot, arb_err *err)
+{
+    arb_status st;
+    arb_backend *be = m->be;
+    const int theta = train_rule_theta_at(rule, step);
+    if (!m->graph_ready || m->graph_theta != theta) {
+        OP(arb_backend_graph_begin(be));
+        st = train_model_step(m, rule, seed, step, corpus, corpus_len, train_len, 0, 0, NULL, err);
+        /* End the capture even after a failure, so the stream works again. */
+        arb_status end = arb_backend_graph_end(be);
+        if (st)
+            goto done;
+        OP(end);
+        m->graph_ready = 1;
+        m->graph_theta = theta;
+    }
+    OP(arb_backend_graph_launch(be));
+    if (slot != 0)
+        OP(arb_backend_copy(be, m->losses + slot, m->losses, sizeof(float)));
+done:
+    return st;
+}
+
 /* ---- evaluation ---------------------------------------------------------------- */
 
 arb_status train_model_eval(train_model *m, const uint8_t *corpus, int64_t corpus_len,

@@ -86,6 +86,9 @@ typedef struct train_model {
     float *losses;         /* loss_cap summed losses of steps not yet read by the host */
     int64_t loss_cap;
 
+    int graph_ready;       /* a captured CUDA graph of one step exists (jit) */
+    int graph_theta;       /* the theta captured into it */
+
     train_tensor tensors[TRAIN_MAX_TENSORS]; /* the checkpointed state, in file order */
     int n_tensors;
 } train_model;
@@ -122,6 +125,17 @@ arb_status train_model_step(train_model *m, const train_rule *rule, uint64_t see
                             const uint8_t *corpus, int64_t corpus_len, int64_t train_len,
                             int64_t slot, int poison, const struct train_vote *vote,
                             arb_err *err);
+
+/* The same step replayed from a CUDA graph (jit, one rank): the first call
+ * (and any call whose theta differs from the captured one) captures one
+ * step, every call launches it. The graph writes the loss to m->losses[0];
+ * a device copy moves it to m->losses[slot]. Shapes, pointers and the seed
+ * are frozen into the graph; the batch still changes every step, since
+ * sample_positions reads the device step counter that the step advances.
+ * Run one eager step first (it compiles and loads the kernels). */
+arb_status train_model_step_graph(train_model *m, const train_rule *rule, uint64_t seed,
+                                  int64_t step, const uint8_t *corpus, int64_t corpus_len,
+                                  int64_t train_len, int64_t slot, arb_err *err);
 
 /* Mean loss in bits per byte over `count` positions (backend memory) of a
  * corpus, in batches of at most cfg.batch rows through the training forward.
