@@ -515,3 +515,50 @@ Test(cache_tool, prune_clear_export_import)
     cr_assert_eq(r.code, 1, "a missing read-only layer is an error");
     cr_assert_not_null(strstr(r.err, "missing.sqlite"), "%s", r.err);
 }
+
+/* ---- Where ARB_CACHE points ------------------------------------------------------ */
+
+Test(cache_tool, arb_cache_in_a_missing_folder)
+{
+    /* ARB_CACHE names a file in folders that do not exist yet: they are
+     * created, and the new cache verifies. */
+    static run_out r;
+    char env[700];
+    char path[600];
+    snprintf(path, sizeof(path), "%s/not/there/yet/kernels.sqlite", dir);
+    snprintf(env, sizeof(env), "ARB_CACHE=%s", path);
+    run_tool(&r, (const char *[]){"stats", NULL}, (const char *[]){env, NULL});
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert_str_eq(r.err, "", "no warning for a folder that can be made");
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0, "the cache file was created");
+    run_tool(&r, (const char *[]){"verify", NULL}, (const char *[]){env, NULL});
+    cr_assert_eq(r.code, 0, "%s%s", r.out, r.err);
+    cr_assert_not_null(strstr(r.out, "checked 0 entries"), "%s", r.out);
+}
+
+Test(cache_tool, arb_cache_under_a_file)
+{
+    /* ARB_CACHE names a folder that cannot be made (a file is in the way):
+     * reading commands warn once, naming the path, and still work; commands
+     * that must write fail with exit 1 and say why. */
+    static run_out r;
+    char env[700];
+    char path[600];
+    const char *blocker = in_dir("a-file");
+    FILE *f = fopen(blocker, "w");
+    cr_assert_not_null(f);
+    fputs("not a folder\n", f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/kernels.sqlite", blocker);
+    snprintf(env, sizeof(env), "ARB_CACHE=%s", path);
+    run_tool(&r, (const char *[]){"stats", NULL}, (const char *[]){env, NULL});
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, path), "the warning names the path: %s", r.err);
+    cr_assert_not_null(strstr(r.err, "cannot create folder"), "%s", r.err);
+    run_tool(&r, (const char *[]){"verify", NULL}, (const char *[]){env, NULL});
+    cr_assert_eq(r.code, 0, "nothing to verify is not damage: %s%s", r.out, r.err);
+    run_tool(&r, (const char *[]){"clear", NULL}, (const char *[]){env, NULL});
+    cr_assert_eq(r.code, 1, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "not writable"), "%s", r.err);
+}

@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -113,7 +114,19 @@ struct arb_cache {
     size_t n_stats, cap_stats;
     uint64_t rng;       /* xorshift state for backoff jitter */
     char sqlmsg[512];   /* sqlite3_errmsg of the last failed call, kept past a ROLLBACK */
+    char detail[600];   /* cache_rc_detail's text */
 };
+
+/* ---- alloc.c -------------------------------------------------------------- */
+
+/* Every allocation of cache/src goes through these (never malloc and its
+ * siblings directly), so that tests can fail the n-th one (cache_testing.h).
+ * Release with free(). */
+void *cache_malloc(size_t n);
+void *cache_calloc(size_t n, size_t size);
+void *cache_realloc(void *p, size_t n);
+char *cache_strdup(const char *s);
+char *cache_strndup(const char *s, size_t max);
 
 /* ---- handle.c ------------------------------------------------------------- */
 
@@ -152,10 +165,15 @@ arb_status cache_sqlite_fail(arb_cache *c, const cache_layer *l, int rc, const c
 
 int cache_rc_busy(int rc);     /* SQLITE_BUSY or SQLITE_LOCKED */
 int cache_rc_corrupt(int rc);  /* SQLITE_CORRUPT or SQLITE_NOTADB */
+int cache_rc_nomem(int rc);    /* out of memory: SQLITE_NOMEM or SQLITE_IOERR_NOMEM */
 int cache_rc_degrades(int rc); /* a write error that makes the writable layer read-only */
 
 /* Remember sqlite3_errmsg(db) in c->sqlmsg. */
 void cache_note(arb_cache *c, sqlite3 *db);
+
+/* "<sqlite3_errstr(rc)> (<c->sqlmsg>)", or the first alone when the message
+ * says nothing more; valid until the next call. */
+const char *cache_rc_detail(arb_cache *c, int rc);
 
 /* Sleep before retry `attempt` (0, 1, ...): jittered exponential backoff.
  * Returns 0 when the retry budget (busy_ms since `start_ms`) is spent. */

@@ -68,7 +68,7 @@ void cache_check_network_fs(arb_cache *c, const char *dir)
 int cache_mkdir_p(const char *dir)
 {
     int result = 0;
-    char *path = strdup(dir);
+    char *path = cache_strdup(dir);
     if (!path)
         return ENOMEM;
     size_t n = strlen(path);
@@ -107,8 +107,8 @@ char *cache_parent_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
     if (!slash)
-        return strdup(".");
+        return cache_strdup(".");
     if (slash == path)
-        return strdup("/");
-    return strndup(path, (size_t)(slash - path));
+        return cache_strdup("/");
+    return cache_strndup(path, (size_t)(slash - path));
 }

@@ -55,7 +55,7 @@ void cache_warn(arb_cache *c, const char *fmt, ...)
             return;
     if (c->n_warned == c->cap_warned) {
         size_t cap = c->cap_warned ? 2 * c->cap_warned : 16;
-        uint64_t *grown = realloc(c->warned, cap * sizeof(*grown));
+        uint64_t *grown = cache_realloc(c->warned, cap * sizeof(*grown));
         if (grown) {
             c->warned = grown;
             c->cap_warned = cap;
@@ -115,18 +115,18 @@ arb_status cache_sqlite_fail(arb_cache *c, const cache_layer *l, int rc, const c
                         path, what, c->busy_ms);
     if (cache_rc_corrupt(rc))
         return ARB_FAIL(err, ARB_ERR_CORRUPT,
-                        "kernel cache %s: %s: %s (%s); it is rebuilt the next time it is "
+                        "kernel cache %s: %s: %s; it is rebuilt the next time it is "
                         "opened for writing, or run arb-cache clear",
-                        path, what, sqlite3_errstr(rc), c->sqlmsg);
-    if ((rc & 0xff) == SQLITE_NOMEM)
+                        path, what, cache_rc_detail(c, rc));
+    if (cache_rc_nomem(rc))
         return ARB_FAIL(err, ARB_ERR_NOMEM, "kernel cache %s: %s: out of memory", path, what);
     if ((rc & 0xff) == SQLITE_READONLY)
-        return ARB_FAIL(err, ARB_ERR_READONLY, "kernel cache %s: %s: %s (%s)", path, what,
-                        sqlite3_errstr(rc), c->sqlmsg);
+        return ARB_FAIL(err, ARB_ERR_READONLY, "kernel cache %s: %s: %s", path, what,
+                        cache_rc_detail(c, rc));
     return ARB_FAIL(err, ARB_ERR_CACHE,
-                    "kernel cache %s: %s: %s (%s); check the file and its folder, or run "
+                    "kernel cache %s: %s: %s; check the file and its folder, or run "
                     "arb-cache verify",
-                    path, what, sqlite3_errstr(rc), c->sqlmsg);
+                    path, what, cache_rc_detail(c, rc));
 }
 
 static void layer_close(cache_layer *l, int own_process)
@@ -171,7 +171,7 @@ arb_status arb_cache_open(arb_cache **out, const arb_cache_options *opt, arb_err
         return ARB_FAIL(err, ARB_ERR_INVALID_ARG,
                         "arb_cache_open: max_bytes and busy_timeout_ms must not be negative");
 
-    c = calloc(1, sizeof(*c));
+    c = cache_calloc(1, sizeof(*c));
     if (!c)
         return ARB_FAIL(err, ARB_ERR_NOMEM, "arb_cache_open: out of memory");
     if (pthread_mutex_init(&c->lock, NULL) != 0) {

@@ -171,7 +171,7 @@ static int hash_list_add(hash_list *list, const char *hash)
 {
     if (list->n == list->cap) {
         size_t grow = list->cap ? 2 * list->cap : 16;
-        void *p = realloc(list->hash, grow * sizeof(*list->hash));
+        void *p = cache_realloc(list->hash, grow * sizeof(*list->hash));
         if (!p)
             return -1;
         list->hash = p;
@@ -220,7 +220,7 @@ static arb_status verify_layer(arb_cache *c, cache_layer *l, arb_cache_verify_re
     } else if (cache_rc_corrupt(rc)) {
         cache_note(c, l->db);
         r->integrity_ok = 0;
-        note_problem(r, "%s: %s (%s)", l->name, sqlite3_errstr(rc), c->sqlmsg);
+        note_problem(r, "%s: %s", l->name, cache_rc_detail(c, rc));
         goto out; /* the rows cannot be read either */
     } else {
         cache_note(c, l->db);
@@ -253,7 +253,7 @@ static arb_status verify_layer(arb_cache *c, cache_layer *l, arb_cache_verify_re
         cache_note(c, l->db);
         if (cache_rc_corrupt(rc)) {
             r->integrity_ok = 0;
-            note_problem(r, "%s: %s (%s)", l->name, sqlite3_errstr(rc), c->sqlmsg);
+            note_problem(r, "%s: %s", l->name, cache_rc_detail(c, rc));
         } else {
             st = cache_sqlite_fail(c, l, rc, "reading entries", err);
         }

@@ -312,7 +312,7 @@ int cache_create_schema(arb_cache *c, sqlite3 *db)
 static int lock_sidecar(arb_cache *c, const char *path)
 {
     size_t n = strlen(path);
-    char *name = malloc(n + 6);
+    char *name = cache_malloc(n + 6);
     if (!name)
         return -1;
     memcpy(name, path, n);
@@ -389,7 +389,7 @@ static int copy_aside(cache_layer *l, char *copy, size_t copy_len)
         goto out;
     }
     enum { CHUNK = 1 << 16 };
-    buf = malloc(CHUNK);
+    buf = cache_malloc(CHUNK);
     if (!buf) {
         result = ENOMEM;
         goto out;
@@ -497,9 +497,15 @@ void cache_recover(arb_cache *c, cache_layer *l)
                      "now",
                      state_phrase(info.state), info.detail);
         else
-            snprintf(reason, sizeof(reason), "it %s and rebuilding it failed: %s (%s)",
-                     state_phrase(info.state), sqlite3_errstr(rc), c->sqlmsg);
+            snprintf(reason, sizeof(reason), "it %s and rebuilding it failed: %s",
+                     state_phrase(info.state), cache_rc_detail(c, rc));
         cache_degrade(c, reason);
+        /* Damaged, or reset but without its tables: nothing to read there
+         * any more (lookups would only fail again, each with its own
+         * warning). The next process to open it rebuilds it. */
+        cache_layer_finalize(l);
+        sqlite3_close_v2(l->db);
+        l->db = NULL;
     }
 }
 
@@ -509,7 +515,7 @@ static char *join2(const char *a, const char *b)
 {
     size_t na = strlen(a);
     size_t nb = strlen(b);
-    char *s = malloc(na + nb + 1);
+    char *s = cache_malloc(na + nb + 1);
     if (s) {
         memcpy(s, a, na);
         memcpy(s + na, b, nb + 1);
@@ -547,7 +553,7 @@ static int open_ro(arb_cache *c, const char *path, sqlite3 **db, file_info *info
             return SQLITE_OK;
         sqlite3_close_v2(*db);
         *db = NULL;
-        if ((rc & 0xff) == SQLITE_NOMEM)
+        if (cache_rc_nomem(rc))
             break;
     }
     return rc;
@@ -563,7 +569,7 @@ static arb_status use_newer(arb_cache *c, cache_layer *l, int64_t version, arb_e
     l->readonly = 1;
     c->writable = 0;
     int rc = open_ro(c, l->path, &l->db, &info);
-    if ((rc & 0xff) == SQLITE_NOMEM)
+    if (cache_rc_nomem(rc))
         return ARB_FAIL(err, ARB_ERR_NOMEM, "kernel cache %s: out of memory", l->path);
     cache_warn(c,
                "kernel cache %s was written by a newer arb (schema version %lld; this arb "
@@ -581,7 +587,7 @@ static arb_status setup_failed(arb_cache *c, cache_layer *l, int rc, const file_
 {
     char reason[1024];
     int bad = info->state != FILE_EMPTY && info->state != FILE_OURS && info->state != FILE_NEWER;
-    if ((rc & 0xff) == SQLITE_NOMEM)
+    if (cache_rc_nomem(rc))
         return ARB_FAIL(err, ARB_ERR_NOMEM, "kernel cache %s: out of memory", l->path);
     if (cache_rc_busy(rc) && bad)
         snprintf(reason, sizeof(reason),
@@ -592,7 +598,8 @@ static arb_status setup_failed(arb_cache *c, cache_layer *l, int rc, const file_
         snprintf(reason, sizeof(reason), "locked by another process for more than %d ms",
                  c->busy_ms);
     else
-        snprintf(reason, sizeof(reason), "%s: %s", sqlite3_errstr(rc), c->sqlmsg);
+        snprintf(reason, sizeof(reason), "setting up its tables failed: %s",
+                 cache_rc_detail(c, rc));
     cache_degrade(c, reason);
     l->readonly = 1;
     if (!readable && l->db) {
@@ -630,8 +637,8 @@ arb_status cache_open_writable(arb_cache *c, const char *path, arb_err *err)
     char reason[1024];
     cache_layer *l = &c->layer[c->n_readonly];
 
-    l->path = strdup(path);
-    l->name = strdup(path);
+    l->path = cache_strdup(path);
+    l->name = cache_strdup(path);
     dir = cache_parent_dir(path);
     if (!l->path || !l->name || !dir) {
         st = ARB_FAIL(err, ARB_ERR_NOMEM, "kernel cache %s: out of memory", path);
@@ -650,7 +657,7 @@ arb_status cache_open_writable(arb_cache *c, const char *path, arb_err *err)
         cache_note(c, l->db);
         sqlite3_close_v2(l->db);
         l->db = NULL;
-        if ((rc & 0xff) == SQLITE_NOMEM) {
+        if (cache_rc_nomem(rc)) {
             st = ARB_FAIL(err, ARB_ERR_NOMEM, "kernel cache %s: out of memory", path);
             goto out;
         }
@@ -668,7 +675,7 @@ arb_status cache_open_writable(arb_cache *c, const char *path, arb_err *err)
         sqlite3_close_v2(l->db);
         l->db = NULL;
         rc = open_ro(c, path, &l->db, &info);
-        if ((rc & 0xff) == SQLITE_NOMEM) {
+        if (cache_rc_nomem(rc)) {
             st = ARB_FAIL(err, ARB_ERR_NOMEM, "kernel cache %s: out of memory", path);
             goto out;
         }
@@ -697,7 +704,7 @@ arb_status cache_open_readonly(arb_cache *c, int index, const char *path, arb_er
     cache_layer *l = &c->layer[index];
 
     l->readonly = 1;
-    l->path = strdup(path);
+    l->path = cache_strdup(path);
     l->name = join2("readonly:", path);
     if (!l->path || !l->name) {
         st = ARB_FAIL(err, ARB_ERR_NOMEM, "kernel cache %s: out of memory", path);
@@ -718,13 +725,13 @@ arb_status cache_open_readonly(arb_cache *c, int index, const char *path, arb_er
         goto out;
     }
     int rc = open_ro(c, path, &l->db, &info);
-    if ((rc & 0xff) == SQLITE_NOMEM) {
+    if (cache_rc_nomem(rc)) {
         st = ARB_FAIL(err, ARB_ERR_NOMEM, "kernel cache %s: out of memory", path);
         goto out;
     }
     if (rc != SQLITE_OK) {
-        cache_warn(c, "cannot read read-only kernel cache %s: %s (%s); skipping it", path,
-                   sqlite3_errstr(rc), c->sqlmsg);
+        cache_warn(c, "cannot read read-only kernel cache %s: %s; skipping it", path,
+                   cache_rc_detail(c, rc));
         goto out;
     }
     switch (info.state) {
@@ -762,11 +769,10 @@ arb_status cache_open_source(arb_cache *c, const char *path, sqlite3 **db, arb_e
     if (S_ISDIR(sb.st_mode))
         return ARB_FAIL(err, ARB_ERR_INVALID_ARG, "%s is a folder, not a cache file", path);
     int rc = open_ro(c, path, db, &info);
-    if ((rc & 0xff) == SQLITE_NOMEM)
+    if (cache_rc_nomem(rc))
         return ARB_FAIL(err, ARB_ERR_NOMEM, "opening %s: out of memory", path);
     if (rc != SQLITE_OK)
-        return ARB_FAIL(err, ARB_ERR_IO, "cannot read %s: %s (%s)", path, sqlite3_errstr(rc),
-                        c->sqlmsg);
+        return ARB_FAIL(err, ARB_ERR_IO, "cannot read %s: %s", path, cache_rc_detail(c, rc));
     if (info.state == FILE_OURS || info.state == FILE_NEWER)
         return ARB_OK;
     sqlite3_close_v2(*db);

@@ -10,6 +10,7 @@
  * collide again, until busy_ms have passed since the first try.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,11 +29,29 @@ int cache_rc_corrupt(int rc)
     return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
 }
 
+int cache_rc_nomem(int rc)
+{
+    /* SQLITE_IOERR_NOMEM: the VFS ran out of memory, not the file. */
+    return (rc & 0xff) == SQLITE_NOMEM || rc == SQLITE_IOERR_NOMEM;
+}
+
 int cache_rc_degrades(int rc)
 {
+    if (cache_rc_nomem(rc))
+        return 0;
     rc &= 0xff;
     return rc == SQLITE_FULL || rc == SQLITE_READONLY || rc == SQLITE_IOERR ||
            rc == SQLITE_CANTOPEN || rc == SQLITE_PERM || rc == SQLITE_AUTH;
+}
+
+const char *cache_rc_detail(arb_cache *c, int rc)
+{
+    const char *what = sqlite3_errstr(rc);
+    if (!c->sqlmsg[0] || strcmp(c->sqlmsg, what) == 0)
+        snprintf(c->detail, sizeof(c->detail), "%s", what);
+    else
+        snprintf(c->detail, sizeof(c->detail), "%s (%s)", what, c->sqlmsg);
+    return c->detail;
 }
 
 void cache_note(arb_cache *c, sqlite3 *db)
@@ -194,7 +213,7 @@ char *cache_file_uri(const char *path, const char *query)
     static const char hex[] = "0123456789ABCDEF";
     size_t n = strlen(path);
     size_t qn = query ? strlen(query) : 0;
-    char *uri = malloc(5 + 3 * n + 1 + qn + 1);
+    char *uri = cache_malloc(5 + 3 * n + 1 + qn + 1);
     if (!uri)
         return NULL;
     char *p = uri;

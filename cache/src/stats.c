@@ -42,14 +42,14 @@ static int table_add(cache_stat **table, size_t *n, size_t *cap, const char *sco
     }
     if (*n == *cap) {
         size_t grow = *cap ? 2 * *cap : 32;
-        cache_stat *p = realloc(*table, grow * sizeof(*p));
+        cache_stat *p = cache_realloc(*table, grow * sizeof(*p));
         if (!p)
             return -1;
         *table = p;
         *cap = grow;
     }
-    char *s = strdup(scope);
-    char *m = strdup(name);
+    char *s = cache_strdup(scope);
+    char *m = cache_strdup(name);
     if (!s || !m) {
         free(s);
         free(m);

@@ -25,6 +25,11 @@ int cache_row_valid(const void *cubin, int64_t bytes, int64_t cubin_len, const c
                     char *why, size_t why_len)
 {
     char hex[ARB_CACHE_HASH_LEN];
+    if (bytes <= 0) {
+        /* put never stores an empty cubin: another program wrote this row. */
+        snprintf(why, why_len, "its cubin is empty");
+        return 0;
+    }
     if (bytes != cubin_len) {
         snprintf(why, why_len, "its cubin is %" PRId64 " bytes but the row says %" PRId64, bytes,
                  cubin_len);
@@ -81,11 +86,10 @@ arb_status cache_write_failed(arb_cache *c, cache_layer *l, int rc, const char *
                               arb_err *err)
 {
     char reason[1024];
-    if ((rc & 0xff) == SQLITE_NOMEM)
+    if (cache_rc_nomem(rc))
         return ARB_FAIL(err, ARB_ERR_NOMEM, "kernel cache %s: %s: out of memory", l->path, what);
     if (cache_rc_degrades(rc)) {
-        snprintf(reason, sizeof(reason), "%s failed: %s (%s)", what, sqlite3_errstr(rc),
-                 c->sqlmsg);
+        snprintf(reason, sizeof(reason), "%s failed: %s", what, cache_rc_detail(c, rc));
         cache_degrade(c, reason);
     } else if (cache_rc_busy(rc)) {
         cache_warn(c,
@@ -95,8 +99,8 @@ arb_status cache_write_failed(arb_cache *c, cache_layer *l, int rc, const char *
     } else if (cache_rc_corrupt(rc)) {
         cache_recover(c, l);
     } else {
-        cache_warn(c, "kernel cache %s: %s failed: %s (%s); skipped it", l->path, what,
-                   sqlite3_errstr(rc), c->sqlmsg);
+        cache_warn(c, "kernel cache %s: %s failed: %s; skipped it", l->path, what,
+                   cache_rc_detail(c, rc));
     }
     return ARB_OK;
 }
@@ -104,7 +108,7 @@ arb_status cache_write_failed(arb_cache *c, cache_layer *l, int rc, const char *
 /* A read failed: say so once and treat the layer as a miss. */
 static arb_status read_failed(arb_cache *c, cache_layer *l, int rc, arb_err *err)
 {
-    if ((rc & 0xff) == SQLITE_NOMEM)
+    if (cache_rc_nomem(rc))
         return ARB_FAIL(err, ARB_ERR_NOMEM, "kernel cache %s: out of memory", l->path);
     if (cache_rc_corrupt(rc) && !l->readonly) {
         cache_recover(c, l);
@@ -114,8 +118,8 @@ static arb_status read_failed(arb_cache *c, cache_layer *l, int rc, arb_err *err
                    "lookups there count as misses meanwhile",
                    l->name, c->busy_ms);
     } else {
-        cache_warn(c, "cannot read kernel cache %s: %s (%s); lookups there count as misses",
-                   l->name, sqlite3_errstr(rc), c->sqlmsg);
+        cache_warn(c, "cannot read kernel cache %s: %s; lookups there count as misses", l->name,
+                   cache_rc_detail(c, rc));
     }
     return ARB_OK;
 }
@@ -136,9 +140,9 @@ static arb_status fill_entry(sqlite3_stmt *st, const void *blob, int64_t bytes,
     const char *log = (const char *)sqlite3_column_text(st, COL_COMPILE_LOG);
     const char *sum = (const char *)sqlite3_column_text(st, COL_CHECKSUM);
     memset(entry, 0, sizeof(*entry));
-    entry->cubin = malloc(bytes > 0 ? (size_t)bytes : 1);
-    entry->lowered_name = strdup(str_or_empty(lowered));
-    entry->compile_log = strdup(str_or_empty(log));
+    entry->cubin = cache_malloc(bytes > 0 ? (size_t)bytes : 1);
+    entry->lowered_name = cache_strdup(str_or_empty(lowered));
+    entry->compile_log = cache_strdup(str_or_empty(log));
     if (!entry->cubin || !entry->lowered_name || !entry->compile_log) {
         arb_cache_entry_free(entry);
         return ARB_FAIL(err, ARB_ERR_NOMEM, "kernel cache: out of memory reading an entry");
@@ -355,7 +359,7 @@ int cache_evict(arb_cache *c, cache_layer *l, int64_t cap, int64_t *evicted)
     while (total > cap && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
         if (n == cap_victims) {
             size_t grow = cap_victims ? 2 * cap_victims : 16;
-            void *p = realloc(victims, grow * sizeof(*victims));
+            void *p = cache_realloc(victims, grow * sizeof(*victims));
             if (!p) {
                 rc = SQLITE_NOMEM;
                 goto out;
@@ -601,7 +605,7 @@ static arb_status skip_add(arb_cache *c, const char *hash, arb_err *err)
         return ARB_OK;
     if (c->n_skip == c->cap_skip) {
         size_t grow = c->cap_skip ? 2 * c->cap_skip : 8;
-        void *p = realloc(c->skip, grow * sizeof(*c->skip));
+        void *p = cache_realloc(c->skip, grow * sizeof(*c->skip));
         if (!p)
             return ARB_FAIL(err, ARB_ERR_NOMEM, "arb_cache_quarantine: out of memory");
         c->skip = p;

@@ -197,7 +197,7 @@ arb_status arb_cache_export(arb_cache *cache, const char *path, int64_t *exporte
         goto out;
     }
     dir = cache_parent_dir(path);
-    tmp = malloc(strlen(path) + 64);
+    tmp = cache_malloc(strlen(path) + 64);
     if (!dir || !tmp) {
         st = ARB_FAIL(err, ARB_ERR_NOMEM, "export: out of memory");
         goto out;
@@ -210,8 +210,8 @@ arb_status arb_cache_export(arb_cache *cache, const char *path, int64_t *exporte
     made_tmp = 1;
     if (rc != SQLITE_OK) {
         cache_note(cache, dst);
-        st = ARB_FAIL(err, ARB_ERR_IO, "cannot create %s for the export: %s (%s)", tmp,
-                      sqlite3_errstr(rc), cache->sqlmsg);
+        st = ARB_FAIL(err, ARB_ERR_IO, "cannot create %s for the export: %s", tmp,
+                      cache_rc_detail(cache, rc));
         goto out;
     }
     sqlite3_extended_result_codes(dst, 1);
@@ -222,11 +222,13 @@ arb_status arb_cache_export(arb_cache *cache, const char *path, int64_t *exporte
     if (rc == SQLITE_OK)
         rc = export_rows(cache, dst, &count);
     if (rc != SQLITE_OK) {
-        st = ARB_FAIL(err, (rc & 0xff) == SQLITE_NOMEM ? ARB_ERR_NOMEM : ARB_ERR_IO,
-                      "exporting to %s failed: %s (%s)", path, sqlite3_errstr(rc), cache->sqlmsg);
+        st = ARB_FAIL(err, cache_rc_nomem(rc) ? ARB_ERR_NOMEM : ARB_ERR_IO,
+                      "exporting to %s failed: %s", path, cache_rc_detail(cache, rc));
         goto out;
     }
     rc = sqlite3_close(dst);
+    if (rc != SQLITE_OK)
+        sqlite3_close_v2(dst); /* never leak the connection: closed when it can be */
     dst = NULL;
     if (rc != SQLITE_OK) {
         st = ARB_FAIL(err, ARB_ERR_IO, "exporting to %s: closing %s failed: %s", path, tmp,
