@@ -14,8 +14,8 @@
  * rounded: split into 1 (bf16), 2 (bf16x2) or 3 (bf16x3) bf16 pieces, each
  * multiplied by the same exact weight fragment. bf16x3 represents fp32
  * activations exactly; its remaining error is the tensor core's truncating
- * accumulation, so it adds each 128-long K chunk's partial sums into separate
- * fp32 registers ("promotion", as DeepGEMM does for fp8).
+ * accumulation, so bf16x2 and bf16x3 add each 128-long K chunk's partial
+ * sums into separate fp32 registers ("promotion", as DeepGEMM does for fp8).
  *
  * Data path per K step (BK wide): the A slab goes global -> shared with
  * cp.async (16-byte chunks, zero-filled past the edges) one step ahead; the
@@ -122,7 +122,12 @@ struct arb_mma_traits {
     static constexpr int KSTEP = TF32 ? 8 : 16;       /* k of one mma */
     static constexpr int XPAD = TF32 ? 4 : 8;         /* fp32 words of A-row padding */
     static constexpr int WELEM = TF32 ? 4 : 2;        /* bytes per decoded weight */
-    static constexpr int PROMOTE_STEPS = 128 / KSTEP; /* bf16x3: promote every 128 of K */
+    /* The tensor core truncates as it accumulates, and the bias grows with K:
+     * at K = 16384 bf16x2 measured 2e-5 without promotion (its bound is
+     * 1e-5). Multi-piece modes therefore add each 128-long K chunk's partial
+     * sums into separate fp32 registers. */
+    static constexpr bool PROMOTE = PIECES >= 2;
+    static constexpr int PROMOTE_STEPS = 128 / KSTEP;
 };
 
 /* Shared memory of one launch, in bytes (mirrored by the engine's registry). */
@@ -222,7 +227,7 @@ __device__ __forceinline__ void arb_mma_gemm(const float *__restrict__ A,
     };
 
     float acc[MT][NT][4];
-    float total[T::PIECES == 3 ? MT : 1][T::PIECES == 3 ? NT : 1][4]; /* bf16x3 promotion */
+    float total[T::PROMOTE ? MT : 1][T::PROMOTE ? NT : 1][4]; /* promoted partial sums */
 #pragma unroll
     for (int i = 0; i < MT; i++)
 #pragma unroll
@@ -230,7 +235,7 @@ __device__ __forceinline__ void arb_mma_gemm(const float *__restrict__ A,
 #pragma unroll
             for (int q = 0; q < 4; q++) {
                 acc[i][j][q] = 0.0f;
-                if (T::PIECES == 3)
+                if (T::PROMOTE)
                     total[i][j][q] = 0.0f;
             }
     int since_promote = 0;
@@ -320,7 +325,7 @@ __device__ __forceinline__ void arb_mma_gemm(const float *__restrict__ A,
                     }
                 }
             }
-            if (T::PIECES == 3 && ++since_promote == T::PROMOTE_STEPS) {
+            if (T::PROMOTE && ++since_promote == T::PROMOTE_STEPS) {
                 since_promote = 0;
 #pragma unroll
                 for (int i = 0; i < MT; i++)
@@ -347,7 +352,7 @@ __device__ __forceinline__ void arb_mma_gemm(const float *__restrict__ A,
                 int m = m0 + wm + 16 * i + g + 8 * h;
                 int c = c0 + wn + 8 * j + 2 * t;
                 float v0 = acc[i][j][2 * h], v1 = acc[i][j][2 * h + 1];
-                if (T::PIECES == 3) {
+                if (T::PROMOTE) {
                     v0 += total[i][j][2 * h];
                     v1 += total[i][j][2 * h + 1];
                 }

@@ -6,12 +6,15 @@
 #   bash tools/gpu-session.sh PHASE...
 #
 # phases: info tests memcheck gemm step train strict sweep multi
-# Each phase writes $OUT/<phase>.log; a summary of each goes to stdout.
+# Each phase writes <phase>.log into $OUT/logs.tgz; a summary goes to stdout.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-out=${OUT:-/tmp/arb-gpu}
+# Logs gather in one folder and leave as one archive ($OUT/logs.tgz): the
+# device tool brings back only a few files.
+out=/tmp/arb-gpu-logs
 mkdir -p "$out"
+trap 'tar czf "${OUT:-/tmp}/logs.tgz" -C "$out" . 2>/dev/null' EXIT
 export LD_LIBRARY_PATH=$root/build/devlibs:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export ARB_CACHE=${ARB_CACHE:-/tmp/arb-gpu-cache/kernels.sqlite}
 export NCCL_NVLS_ENABLE=0

@@ -47,7 +47,7 @@ static const arb_blocks fwd_candidates[] = {
     {64, 64, 16, 4, 8, 4, 1},
     {128, 128, 32, 64, 32, 8, 2},  {128, 128, 32, 32, 64, 8, 2}, {128, 64, 32, 32, 32, 8, 2},
     {64, 128, 32, 32, 32, 8, 2},   {64, 64, 32, 32, 32, 4, 2},   {128, 256, 32, 64, 64, 8, 2},
-    {256, 128, 32, 64, 64, 8, 2},  {64, 64, 32, 32, 16, 8, 2},   {16, 64, 32, 16, 16, 4, 2},
+    {256, 128, 32, 64, 64, 8, 2},  {16, 64, 32, 16, 16, 4, 2},
     {16, 128, 32, 16, 32, 4, 2},   {32, 64, 32, 16, 32, 4, 2},   {128, 128, 64, 64, 32, 8, 2},
     {64, 256, 32, 32, 64, 8, 2},
 };
@@ -242,7 +242,8 @@ static arb_status check_mma_blocks(const arb_spec *s, arb_err *err)
                         "%s (%s): the %dx%d weight slab does not split into runs of 8k trits "
                         "per thread",
                         s->kernel, arb_precision_name(s->prec), w_rows, w_cols);
-    int accumulators = (b->tm / 16) * (b->tn / 8) * 4 * (s->prec == ARB_PREC_BF16X3 ? 2 : 1);
+    int promoted = !outer && (s->prec == ARB_PREC_BF16X2 || s->prec == ARB_PREC_BF16X3);
+    int accumulators = (b->tm / 16) * (b->tn / 8) * 4 * (promoted ? 2 : 1);
     if (accumulators > 128)
         return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
                         "%s (%s): a %dx%d warp tile needs %d accumulator registers per thread "
