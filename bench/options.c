@@ -58,7 +58,7 @@ void bench_usage(FILE *out)
         "  --shapes FILE            shapes file for the default mode\n"
         "  --kernel NAME            with --shape: that kernel; else only that kernel\n"
         "  --precision MODE         GEMM mode: fp32, tf32, bf16, bf16x2, bf16x3 (default\n"
-        "                           ARB_PRECISION, else fp32), for --gemm, --shape and shapes\n"
+        "                           ARB_PRECISION, else bf16x2), for --gemm, --shape and shapes\n"
         "                           lines without precision=\n"
         "  --variant N              kernel variant with --shape (default 0)\n"
         "  --json FILE              every figure as JSON (one object with a `rows` array)\n"

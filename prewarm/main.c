@@ -98,7 +98,7 @@ static void usage(FILE *out)
             "      --cache FILE      the cache file to fill (default: ARB_CACHE, else\n"
             "                        $XDG_CACHE_HOME/arb/kernels.sqlite or ~/.cache/arb/...)\n"
             "      --precision MODE  GEMM precision of lines without precision= (default:\n"
-            "                        ARB_PRECISION, else fp32): fp32, tf32, bf16, bf16x2, bf16x3\n"
+            "                        ARB_PRECISION, else bf16x2): fp32, tf32, bf16, bf16x2, bf16x3\n"
             "  -n, --dry-run         list each kernel and whether it is cached; compile nothing\n"
             "  -q, --quiet           no progress output (failures and the summary still print)\n"
             "  -h, --help            print this help and exit\n"

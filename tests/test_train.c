@@ -734,8 +734,8 @@ Test(train, dump_shapes_base)
     const char *want[] = {
         "embed M=16384 V=256 D=256 gs=64 update=grad\n",
         "rmsnorm M=1024 D=4096 gs=64\n",
-        "linear M=1024 N=4096 K=4096 gs=64 update=grad precision=fp32\n",
-        "linear M=1024 N=256 K=4096 gs=64 update=step precision=fp32\n",
+        "linear M=1024 N=4096 K=4096 gs=64 update=grad precision=bf16x2\n",
+        "linear M=1024 N=256 K=4096 gs=64 update=step precision=bf16x2\n",
         "kernel=gather_context M=1024 K=16\n",
         "kernel=relu_fwd M=4194304 variant=1\n",
         "kernel=xent_bwd M=1024 N=256\n",

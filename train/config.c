@@ -473,7 +473,7 @@ void train_print_help(void)
         "  --backend auto|jit|cpu     where to run (env ARB_BACKEND; default auto: jit when a\n"
         "                             CUDA driver and GPU are present, else cpu)\n"
         "  --precision MODE           GEMM mode on jit: fp32, tf32, bf16, bf16x2, bf16x3\n"
-        "                             (env ARB_PRECISION; default fp32)\n"
+        "                             (env ARB_PRECISION; default bf16x2)\n"
         "  --threads N                cpu worker threads (default: all cores)\n"
         "  --graphs on|off            jit: capture a step as a CUDA graph once and replay it\n"
         "                             (default on; a theta schedule recaptures when theta\n"

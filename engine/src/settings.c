@@ -24,7 +24,7 @@ static const arb_setting_info infos[ARB_SET_COUNT] = {
                                 0},
     [ARB_SET_BACKEND] = {"ARB_BACKEND", "auto", "auto, jit or cpu", 0},
     [ARB_SET_ARCH] = {"ARB_ARCH", "", "target architecture, e.g. sm_90 (default: device 0's)", 1},
-    [ARB_SET_PRECISION] = {"ARB_PRECISION", "fp32",
+    [ARB_SET_PRECISION] = {"ARB_PRECISION", "bf16x2",
                            "GEMM precision mode: fp32, tf32, bf16, bf16x2, bf16x3", 1},
     [ARB_SET_KERNEL_DIR] = {"ARB_KERNEL_DIR", "",
                             "read kernel templates from this folder (kernel development)", 1},
