@@ -645,6 +645,7 @@ int bench_tune_row_from(const bench_row *row, const bench_report *r, arb_tune_ro
     out->N = s->N;
     out->K = s->K;
     out->gs = s->gs;
+    out->variant = s->variant;
     out->precision = arb_precision_name(s->prec);
     out->arch = r->arch;
     out->device = r->device;

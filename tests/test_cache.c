@@ -1215,3 +1215,58 @@ Test(cache, handle_is_refused_after_fork)
     cr_assert_eq(get_found(c, 1, NULL), 1, "the parent's handle still works");
     arb_cache_close(c);
 }
+
+/* A file of schema version 1 (tuning rows without a variant) is migrated in
+ * place: its entries and tuning rows survive, the rows as variant 0, and two
+ * variants of one kernel at one shape then keep separate rows. */
+static int count_variants(void *ctx, const arb_tune_row *r)
+{
+    int *seen = ctx;
+    seen[r->variant ? 1 : 0]++;
+    return 0;
+}
+
+Test(cache, version_1_file_is_migrated)
+{
+    const char *path = in_dir("kernels.sqlite");
+    warn_log w = {0};
+    arb_cache *c = open_at(path, &w);
+    put_one(c, 1, 700, 1, 1);
+    arb_cache_close(c);
+    /* Turn the file back into version 1: the tuning table of that schema. */
+    sql_on(path,
+           "DROP TABLE tuning;"
+           "CREATE TABLE tuning (id INTEGER PRIMARY KEY, kernel TEXT NOT NULL, "
+           "M INTEGER NOT NULL, N INTEGER NOT NULL, K INTEGER NOT NULL, gs INTEGER NOT NULL, "
+           "precision TEXT NOT NULL, arch TEXT NOT NULL, device TEXT NOT NULL, "
+           "sm_count INTEGER NOT NULL, driver TEXT NOT NULL, nvrtc TEXT NOT NULL, "
+           "build TEXT NOT NULL, bm INTEGER NOT NULL, bn INTEGER NOT NULL, bk INTEGER NOT NULL, "
+           "tm INTEGER NOT NULL, tn INTEGER NOT NULL, warps INTEGER NOT NULL, "
+           "stages INTEGER NOT NULL, median_us REAL NOT NULL, p20_us REAL NOT NULL, "
+           "p80_us REAL NOT NULL, repeats INTEGER NOT NULL, status TEXT NOT NULL, "
+           "reason TEXT NOT NULL, command TEXT NOT NULL, created INTEGER NOT NULL, "
+           "UNIQUE (kernel, M, N, K, gs, precision, arch, device, driver, nvrtc, build, "
+           "bm, bn, bk, tm, tn, warps, stages));"
+           "INSERT INTO tuning (kernel, M, N, K, gs, precision, arch, device, sm_count, driver, "
+           "nvrtc, build, bm, bn, bk, tm, tn, warps, stages, median_us, p20_us, p80_us, repeats, "
+           "status, reason, command, created) VALUES ('relu_fwd', 100, 1, 1, 1, 'fp32', 'sm_90', "
+           "'gpu', 132, '13.0', '13.0', 'b', 0, 0, 0, 0, 0, 8, 0, 5.0, 4.0, 6.0, 20, 'ok', '', "
+           "'', 1);"
+           "PRAGMA user_version = 1;");
+    c = open_at(path, &w);
+    cr_assert_eq(arb_cache_writable(c), 1, "%d warnings: %s", w.n, w.n ? w.msg[0] : "");
+    cr_assert_eq(sql_int(path, "PRAGMA user_version"), ARB_CACHE_SCHEMA_VERSION);
+    cr_assert_eq(get_found(c, 1, NULL), 1, "the entry did not survive the migration");
+    arb_tune_row v1 = {.kernel = "relu_fwd", .M = 100, .N = 1, .K = 1, .gs = 1, .variant = 1,
+                       .precision = "fp32", .arch = "sm_90", .device = "gpu", .sm_count = 132,
+                       .driver = "13.0", .nvrtc = "13.0", .build = "b", .warps = 8,
+                       .median_us = 7.0, .p20_us = 6.0, .p80_us = 8.0, .repeats = 20,
+                       .status = "ok", .reason = "", .command = ""};
+    arb_err err = {0};
+    cr_assert_eq(arb_tune_put(c, &v1, &err), ARB_OK, "%s", err.msg);
+    int seen[2] = {0, 0};
+    cr_assert_eq(arb_tune_each(c, NULL, NULL, count_variants, seen, &err), ARB_OK, "%s", err.msg);
+    cr_assert_eq(seen[0], 1, "the version-1 row is gone or not variant 0");
+    cr_assert_eq(seen[1], 1, "variant 1 replaced variant 0's row");
+    arb_cache_close(c);
+}

@@ -671,8 +671,9 @@ static int tune_row(void *ctx, const arb_tune_row *r)
     if (x->json) {
         printf("%s{\"kernel\": ", x->n ? ",\n " : "");
         json_str(stdout, r->kernel);
-        printf(", \"M\": %" PRId64 ", \"N\": %" PRId64 ", \"K\": %" PRId64 ", \"gs\": %" PRId64,
-               r->M, r->N, r->K, r->gs);
+        printf(", \"M\": %" PRId64 ", \"N\": %" PRId64 ", \"K\": %" PRId64 ", \"gs\": %" PRId64
+               ", \"variant\": %d",
+               r->M, r->N, r->K, r->gs, (int)r->variant);
         printf(", \"precision\": ");
         json_str(stdout, r->precision);
         printf(", \"arch\": ");
@@ -702,9 +703,11 @@ static int tune_row(void *ctx, const arb_tune_row *r)
             printf("%-22s %-28s %-9s %-7s %-26s %10s %10s %10s %-14s %s\n", "kernel", "M N K gs",
                    "precision", "arch", "blocks", "median_us", "p20_us", "p80_us", "status",
                    "device");
-        char shape[80];
-        snprintf(shape, sizeof(shape), "%" PRId64 " %" PRId64 " %" PRId64 " %" PRId64, r->M, r->N,
-                 r->K, r->gs);
+        char shape[96];
+        snprintf(shape, sizeof(shape), "%" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 "%s", r->M,
+                 r->N, r->K, r->gs, r->variant ? " v" : "");
+        if (r->variant)
+            snprintf(shape + strlen(shape), sizeof(shape) - strlen(shape), "%d", (int)r->variant);
         printf("%-22s %-28s %-9s %-7s %-26s %10.2f %10.2f %10.2f %-14s %s%s\n", r->kernel, shape,
                r->precision, r->arch, blocks, r->median_us, r->p20_us, r->p80_us, r->status,
                r->device, r->stale ? "  [stale: another build]" : "");

@@ -57,8 +57,8 @@ typedef enum cache_stmt_id {
 #define CACHE_TUNE_COLS                                                                         \
     "kernel, M, N, K, gs, precision, arch, device, sm_count, driver, nvrtc, build, bm, bn, "    \
     "bk, tm, tn, warps, stages, median_us, p20_us, p80_us, repeats, status, reason, command, "  \
-    "created"
-#define CACHE_TUNE_NCOLS 27
+    "created, variant"
+#define CACHE_TUNE_NCOLS 28
 
 /* Column indexes of CACHE_ENTRY_COLS in a SELECT that starts with them. */
 enum {

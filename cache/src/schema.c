@@ -80,6 +80,28 @@ static const char *const migrations[ARB_CACHE_SCHEMA_VERSION] = {
     "bm, bn, bk, tm, tn, warps, stages));"
     "CREATE TABLE stats (scope TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, "
     "PRIMARY KEY (scope, name)) WITHOUT ROWID;",
+    /* 1 -> 2: tuning rows carry the kernel's variant (two variants of one kernel at
+     * one shape tune apart). SQLite cannot change a UNIQUE constraint in place, so
+     * the table is copied; version-1 rows were measured as variant 0. */
+    "CREATE TABLE tuning_v2 (id INTEGER PRIMARY KEY, kernel TEXT NOT NULL, "
+    "M INTEGER NOT NULL, N INTEGER NOT NULL, K INTEGER NOT NULL, gs INTEGER NOT NULL, "
+    "variant INTEGER NOT NULL DEFAULT 0, "
+    "precision TEXT NOT NULL, arch TEXT NOT NULL, device TEXT NOT NULL, "
+    "sm_count INTEGER NOT NULL, driver TEXT NOT NULL, nvrtc TEXT NOT NULL, "
+    "build TEXT NOT NULL, bm INTEGER NOT NULL, bn INTEGER NOT NULL, bk INTEGER NOT NULL, "
+    "tm INTEGER NOT NULL, tn INTEGER NOT NULL, warps INTEGER NOT NULL, "
+    "stages INTEGER NOT NULL, median_us REAL NOT NULL, p20_us REAL NOT NULL, "
+    "p80_us REAL NOT NULL, repeats INTEGER NOT NULL, status TEXT NOT NULL, "
+    "reason TEXT NOT NULL, command TEXT NOT NULL, created INTEGER NOT NULL, "
+    "UNIQUE (kernel, M, N, K, gs, variant, precision, arch, device, driver, nvrtc, build, "
+    "bm, bn, bk, tm, tn, warps, stages));"
+    "INSERT INTO tuning_v2 (kernel, M, N, K, gs, precision, arch, device, sm_count, driver, "
+    "nvrtc, build, bm, bn, bk, tm, tn, warps, stages, median_us, p20_us, p80_us, repeats, "
+    "status, reason, command, created) SELECT kernel, M, N, K, gs, precision, arch, device, "
+    "sm_count, driver, nvrtc, build, bm, bn, bk, tm, tn, warps, stages, median_us, p20_us, "
+    "p80_us, repeats, status, reason, command, created FROM tuning;"
+    "DROP TABLE tuning;"
+    "ALTER TABLE tuning_v2 RENAME TO tuning;",
 };
 
 /* The tables a current file must have. */
@@ -100,11 +122,11 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_STATS_UPSERT] = "INSERT INTO stats (scope, name, value) VALUES (?1, ?2, ?3) "
                           "ON CONFLICT (scope, name) DO UPDATE SET value = value + excluded.value",
     [STMT_TUNE_PUT] = "INSERT OR REPLACE INTO tuning (" CACHE_TUNE_COLS
-                      ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 };
 
 _Static_assert(CACHE_KEY_NCOLS + CACHE_ENTRY_NCOLS + 1 == 34, "STMT_INSERT has 34 parameters");
-_Static_assert(CACHE_TUNE_NCOLS == 27, "STMT_TUNE_PUT has 27 parameters");
+_Static_assert(CACHE_TUNE_NCOLS == 28, "STMT_TUNE_PUT has 28 parameters");
 
 const char *cache_stmt_sql(cache_stmt_id id)
 {

@@ -30,9 +30,9 @@
 #define ROW_COL_CHECKSUM (1 + CACHE_KEY_NCOLS + COL_CHECKSUM)
 #define ROW_NCOLS (1 + CACHE_KEY_NCOLS + CACHE_ENTRY_NCOLS)
 
-#define TUNE_UNIQUE "kernel, M, N, K, gs, precision, arch, device, driver, nvrtc, build, " \
-                    "bm, bn, bk, tm, tn, warps, stages"
-#define TUNE_PARAMS "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
+#define TUNE_UNIQUE "kernel, M, N, K, gs, variant, precision, arch, device, driver, nvrtc, " \
+                    "build, bm, bn, bk, tm, tn, warps, stages"
+#define TUNE_PARAMS "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
 
 /* Copy the valid rows of `from` (a SELECT_ENTRY_ROW cursor) into `ins` (an
  * insert of the same columns). Counts rows inserted and rows not. */
@@ -77,6 +77,13 @@ static int copy_tuning(arb_cache *c, sqlite3 *src, sqlite3 *dst, const char *ins
     sqlite3_stmt *from = NULL;
     sqlite3_stmt *ins = NULL;
     int rc = sqlite3_prepare_v2(src, "SELECT " CACHE_TUNE_COLS " FROM tuning", -1, &from, NULL);
+    if (rc != SQLITE_OK) /* a version-1 file: its rows were measured as variant 0 */
+        rc = sqlite3_prepare_v2(src,
+                                "SELECT kernel, M, N, K, gs, precision, arch, device, sm_count, "
+                                "driver, nvrtc, build, bm, bn, bk, tm, tn, warps, stages, "
+                                "median_us, p20_us, p80_us, repeats, status, reason, command, "
+                                "created, 0 FROM tuning",
+                                -1, &from, NULL);
     if (rc != SQLITE_OK) {
         cache_note(c, src);
         goto out;

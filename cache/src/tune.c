@@ -57,6 +57,7 @@ static int tune_put_body(arb_cache *c, cache_layer *l, void *ctx)
     sqlite3_bind_text(st, i++, str_or_empty(r->reason), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, i++, str_or_empty(r->command), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, i++, x->created);
+    sqlite3_bind_int(st, i++, r->variant);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -109,7 +110,15 @@ static arb_status tune_layer(arb_cache *c, cache_layer *l, const char *build, co
     sqlite3_stmt *q = NULL;
     int rc = sqlite3_prepare_v2(l->db,
                                 "SELECT " CACHE_TUNE_COLS " FROM tuning ORDER BY kernel, M, N, "
-                                "K, gs, precision, arch, device, median_us, id",
+                                "K, gs, variant, precision, arch, device, median_us, id",
+                                -1, &q, NULL);
+    if (rc != SQLITE_OK) /* a read-only layer of schema version 1: rows are variant 0 */
+        rc = sqlite3_prepare_v2(l->db,
+                                "SELECT kernel, M, N, K, gs, precision, arch, device, sm_count, "
+                                "driver, nvrtc, build, bm, bn, bk, tm, tn, warps, stages, "
+                                "median_us, p20_us, p80_us, repeats, status, reason, command, "
+                                "created, 0 FROM tuning ORDER BY kernel, M, N, K, gs, precision, "
+                                "arch, device, median_us, id",
                                 -1, &q, NULL);
     if (rc != SQLITE_OK) {
         cache_note(c, l->db);
@@ -146,6 +155,7 @@ static arb_status tune_layer(arb_cache *c, cache_layer *l, const char *build, co
         r.reason = text_col(q, i++);
         r.command = text_col(q, i++);
         r.created = sqlite3_column_int64(q, i++);
+        r.variant = sqlite3_column_int(q, i++);
         r.stale = (build && strcmp(r.build, build) != 0) || (nvrtc && strcmp(r.nvrtc, nvrtc) != 0);
         if (fn(ctx, &r))
             *stop = 1;

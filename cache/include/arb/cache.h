@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define ARB_CACHE_SCHEMA_VERSION 1
+#define ARB_CACHE_SCHEMA_VERSION 2
 #define ARB_CACHE_HASH_LEN 65         /* 64 hex digits and a NUL */
 #define ARB_CACHE_MAX_READONLY 8      /* read-only layers at most */
 #define ARB_CACHE_LAYER_WRITABLE (-1) /* arb_cache_entry.layer of the writable layer */
@@ -220,6 +220,7 @@ arb_status arb_cache_stats_zero(arb_cache *cache, arb_err *err);
 typedef struct arb_tune_row {
     const char *kernel;
     int64_t M, N, K, gs;
+    int32_t variant;        /* kernel-specific variant (kernels.h): variants tune apart */
     const char *precision;
     const char *arch;       /* "sm_90" */
     const char *device;     /* "NVIDIA H100 80GB HBM3" */
@@ -237,8 +238,8 @@ typedef struct arb_tune_row {
     int stale;              /* read only */
 } arb_tune_row;
 
-/* Insert or replace the row of this (shape, kernel, precision, arch, device,
- * driver, nvrtc, build, configuration). */
+/* Insert or replace the row of this (shape, kernel, variant, precision, arch,
+ * device, driver, nvrtc, build, configuration). */
 arb_status arb_tune_put(arb_cache *cache, const arb_tune_row *row, arb_err *err);
 
 typedef int (*arb_tune_fn)(void *ctx, const arb_tune_row *row); /* nonzero stops */

@@ -32,6 +32,7 @@ enum { ENTRY_LOADING = 0, ENTRY_READY = 1, ENTRY_FAILED = 2 };
 typedef struct arb_tuned {
     char kernel[ARB_KERNEL_NAME_MAX];
     int64_t M, N, K, gs;
+    int32_t variant;
     arb_precision prec;
     arb_blocks blocks;
     double median_us;

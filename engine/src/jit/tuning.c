@@ -1,7 +1,8 @@
 /*
  * tuning.c - the engine's view of the tuning table: at open, the current
  * rows (this arch, this device when there is one, this build and NVRTC,
- * status ok) are loaded, keeping the fastest per (kernel, shape, precision).
+ * status ok) are loaded, keeping the fastest per (kernel, shape, variant,
+ * precision).
  * A spec then takes the blocks of its exact shape, else those of the nearest
  * tuned shape of the same kernel and precision that pass the kernel's check
  * for this spec, else its default.
@@ -19,10 +20,10 @@ typedef struct load_ctx {
 } load_ctx;
 
 static int same_shape(const arb_tuned *t, const char *kernel, int64_t M, int64_t N, int64_t K,
-                      int64_t gs, arb_precision prec)
+                      int64_t gs, int32_t variant, arb_precision prec)
 {
     return strcmp(t->kernel, kernel) == 0 && t->M == M && t->N == N && t->K == K && t->gs == gs &&
-           t->prec == prec;
+           t->variant == variant && t->prec == prec;
 }
 
 static int take_row(void *vctx, const arb_tune_row *row)
@@ -39,7 +40,7 @@ static int take_row(void *vctx, const arb_tune_row *row)
         return 0;
     for (int i = 0; i < e->n_tuned; i++) {
         arb_tuned *t = &e->tuned[i];
-        if (same_shape(t, row->kernel, row->M, row->N, row->K, row->gs, prec)) {
+        if (same_shape(t, row->kernel, row->M, row->N, row->K, row->gs, row->variant, prec)) {
             if (row->median_us < t->median_us) {
                 t->blocks = (arb_blocks){row->bm, row->bn, row->bk, row->tm,
                                          row->tn, row->warps, row->stages};
@@ -63,6 +64,7 @@ static int take_row(void *vctx, const arb_tune_row *row)
     t->N = row->N;
     t->K = row->K;
     t->gs = row->gs;
+    t->variant = row->variant;
     t->prec = prec;
     t->blocks = (arb_blocks){row->bm, row->bn, row->bk, row->tm, row->tn, row->warps, row->stages};
     t->median_us = row->median_us;
@@ -91,7 +93,8 @@ arb_blocks_origin arb_engine_lookup_tuning(const arb_engine *e, arb_spec *spec)
         const arb_tuned *t = &e->tuned[i];
         if (strcmp(t->kernel, spec->kernel) != 0 || t->prec != spec->prec)
             continue;
-        if (same_shape(t, spec->kernel, spec->M, spec->N, spec->K, spec->gs, spec->prec)) {
+        if (same_shape(t, spec->kernel, spec->M, spec->N, spec->K, spec->gs, spec->variant,
+                       spec->prec)) {
             arb_spec candidate = *spec;
             candidate.blocks = t->blocks;
             if (arb_spec_check(&candidate, NULL) == ARB_OK) {
@@ -101,7 +104,8 @@ arb_blocks_origin arb_engine_lookup_tuning(const arb_engine *e, arb_spec *spec)
             continue;
         }
         double distance = log_ratio(t->M, spec->M) + log_ratio(t->N, spec->N) +
-                          log_ratio(t->K, spec->K) + (t->gs == spec->gs ? 0.0 : 0.5);
+                          log_ratio(t->K, spec->K) + (t->gs == spec->gs ? 0.0 : 0.5) +
+                          (t->variant == spec->variant ? 0.0 : 0.25);
         if (!best || distance < best_distance) {
             arb_spec candidate = *spec;
             candidate.blocks = t->blocks;
