@@ -74,38 +74,60 @@ __device__ __forceinline__ void arb_w_fetch(arb_w_run<RUN> &w, const u8 *__restr
 }
 
 /* Decode into RUN consecutive shared-memory elements (ELEM = u16 for bf16,
- * u32 for tf32); trits past `valid` become zeros. GS < RUN reads E per trit
- * (element scales), otherwise a run spans at most two groups. */
+ * u32 for tf32); trits past `valid` become zeros.
+ *
+ * Eight trits at a time: their (at most three) bytes' digit codes from the
+ * table are joined into one 30-bit stream, shifted once by the run's digit
+ * offset, and trit j is then the constant-shift field j of the stream. So a
+ * trit costs a handful of integer ops instead of a division by a run-time
+ * power of three, and the eight results leave in 16-byte stores.
+ * GS < RUN reads E per trit (element scales); otherwise a run spans at most
+ * two groups, whose exponents were fetched with the bytes. */
 template <int RUN, int GS, bool TF32, class ELEM>
 __device__ __forceinline__ void arb_w_decode(const arb_w_run<RUN> &w, const i8 *__restrict__ E,
                                              const unsigned short *lut, ELEM *dst)
 {
-    int digit = w.lin0 % 5;
-    int b = 0;
-    u32 digits = lut[w.bytes[0]];
-    const int split_group = (w.lin0 / GS + 1) * GS; /* first lin of the next group */
+    static_assert(RUN % 8 == 0, "runs are whole chunks of eight trits");
+    const int d0 = w.lin0 % 5;                     /* digit of the first trit in bytes[0] */
+    const int split = (w.lin0 / GS + 1) * GS - w.lin0; /* first trit of the next group */
+    const u32 e_first = (u32)(w.e_first + 127), e_last = (u32)(w.e_last + 127);
 #pragma unroll
-    for (int i = 0; i < RUN; i++) {
-        int t = (int)((digits >> (2 * digit)) & 3u) - 1;
-        int lin = w.lin0 + i;
-        int e;
-        if (GS < RUN)
-            e = i < w.valid ? E[lin / GS] : 0;
-        else
-            e = lin < split_group ? w.e_first : w.e_last;
-        if (i >= w.valid)
-            t = 0;
-        dst[i] = (ELEM)(TF32 ? arb_weight_bits_f32(t, e) : arb_weight_bits_bf16(t, e));
-        if (++digit == 5) {
-            digit = 0;
-            b++;
-            /* select, not index: a run-time index would put bytes[] in local memory */
-            u32 next = w.bytes[0];
+    for (int c = 0; c < RUN / 8; c++) {
+        /* Trits 8c .. 8c+7 sit at digit positions d0 + 8c .. d0 + 8c + 7 of the
+         * bytes: from byte f0 = (8c)/5 or the next one, as d0 decides. */
+        const int f0 = (8 * c) / 5;
+        const int next = d0 >= 5 * (f0 + 1) - 8 * c; /* the chunk starts in byte f0 + 1 */
+        u32 b0 = next ? w.bytes[f0 + 1] : w.bytes[f0];
+        u32 b1 = next ? w.bytes[f0 + 2] : w.bytes[f0 + 1];
+        u32 b2 = next ? w.bytes[f0 + 3 < arb_w_run<RUN>::BYTES ? f0 + 3 : f0 + 2] : w.bytes[f0 + 2];
+        u32 stream = (u32)lut[b0] | (u32)lut[b1] << 10 | (u32)lut[b2] << 20;
+        stream >>= 2 * (d0 + 8 * c - 5 * (f0 + next));
+        u32 out[TF32 ? 8 : 4];
 #pragma unroll
-            for (int q = 1; q < arb_w_run<RUN>::BYTES; q++)
-                next = b == q ? w.bytes[q] : next;
-            digits = lut[next];
+        for (int j = 0; j < 8; j++) {
+            const int i = 8 * c + j;
+            u32 code = (stream >> (2 * j)) & 3u; /* T + 1 */
+            if (i >= w.valid)
+                code = 1u;
+            u32 ebits;
+            if (GS < RUN)
+                ebits = (u32)(i < w.valid ? E[(w.lin0 + i) / GS] : 0) + 127u;
+            else
+                ebits = i < split ? e_first : e_last;
+            u32 bits = TF32 ? ((code == 0u) << 31 | ebits << 23) : ((code == 0u) << 15 | ebits << 7);
+            bits = code == 1u ? 0u : bits;
+            if (TF32)
+                out[j] = bits;
+            else if (j & 1)
+                out[j / 2] |= bits << 16;
+            else
+                out[j / 2] = bits;
         }
+        uint4 *vec = (uint4 *)(dst + 8 * c);
+        vec[0] = make_uint4(out[0], out[1], out[2], out[3]);
+        if (TF32)
+            vec[1] = make_uint4(out[TF32 ? 4 : 0], out[TF32 ? 5 : 0], out[TF32 ? 6 : 0],
+                                out[TF32 ? 7 : 0]);
     }
 }
 
@@ -183,6 +205,7 @@ __device__ __forceinline__ void arb_mma_gemm(const float *__restrict__ A,
         float *dst = As + stage * BM * A_LD;
         if (R % 4 == 0) {
             constexpr int CHUNKS = BM * BK / 4;
+#pragma unroll
             for (int ch = tid; ch < CHUNKS; ch += THREADS) {
                 int row = ch / (BK / 4), col = (ch % (BK / 4)) * 4;
                 int m = m0 + row, r = r0 + col;
