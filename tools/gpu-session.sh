@@ -54,9 +54,9 @@ for phase in "$@"; do
     done
     ;;
   gemm)
-    for p in fp32 tf32 bf16 bf16x2 bf16x3; do
-      run gemm-$p "$bin/bench/arb-bench" --precision $p --gemm 1024 4096 4096 64 \
-        --gemm 8192 4096 4096 64 --gemm 16 4096 4096 64 --gemm 1 16384 16384 64 \
+    for p in ${ARB_GEMM_PRECISIONS:-fp32 tf32 bf16 bf16x2 bf16x3}; do
+      run gemm-$p "$bin/bench/arb-bench" --precision $p ${ARB_GEMM_ARGS:---gemm 1024 4096 4096 64 \
+        --gemm 8192 4096 4096 64 --gemm 16 4096 4096 64 --gemm 1 16384 16384 64} \
         --json "$out/gemm-$p.json"
       grep -E "ternary_fwd|ternary_grad_x|cublas" "$out/gemm-$p.log" | head -40
     done
