@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arb/json.h"
 #include "bench.h"
 
 #ifndef ARB_VERSION
@@ -344,27 +345,7 @@ void bench_print_winners(FILE *out, const bench_report *r)
 
 /* ---- JSON -------------------------------------------------------------------------- */
 
-void bench_json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", out); break;
-        case '\\': fputs("\\\\", out); break;
-        case '\n': fputs("\\n", out); break;
-        case '\r': fputs("\\r", out); break;
-        case '\t': fputs("\\t", out); break;
-        case '\b': fputs("\\b", out); break;
-        case '\f': fputs("\\f", out); break;
-        default:
-            if (*p < 0x20)
-                fprintf(out, "\\u%04x", *p);
-            else
-                fputc(*p, out);
-        }
-    }
-    fputc('"', out);
-}
+void bench_json_string(FILE *out, const char *s) { arb_json_string(out, s); }
 
 static void json_num(FILE *out, double v)
 {

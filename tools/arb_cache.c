@@ -18,6 +18,7 @@
 
 #include <sqlite3.h>
 
+#include "arb/json.h"
 #include "arb/cache.h"
 #include "arb/engine.h"
 #include "arb/settings.h"
@@ -98,25 +99,7 @@ static void warn_line(void *ctx, const char *msg)
 }
 
 /* A JSON string literal. */
-static void json_str(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", out); break;
-        case '\\': fputs("\\\\", out); break;
-        case '\n': fputs("\\n", out); break;
-        case '\r': fputs("\\r", out); break;
-        case '\t': fputs("\\t", out); break;
-        default:
-            if (*p < 0x20)
-                fprintf(out, "\\u%04x", *p);
-            else
-                fputc(*p, out);
-        }
-    }
-    fputc('"', out);
-}
+static void json_str(FILE *out, const char *s) { arb_json_string(out, s); }
 
 /* A JSON number (integers print without a fraction). */
 static void json_num(FILE *out, double v)
