@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -119,6 +120,10 @@ static char *slurp(const char *path, size_t *len_out)
     return buf;
 }
 
+/* When nonzero, the child's address space is capped at this many bytes
+ * (RLIMIT_AS) before it runs arb-train. */
+static rlim_t child_address_limit;
+
 /* Run arb-train with the common flags (cpu backend, one thread, the test
  * corpus, a small evaluation) plus `args`, and extra environment `env`. */
 static void train(result *r, const char *const *args, const char *const *env)
@@ -139,6 +144,11 @@ static void train(result *r, const char *const *args, const char *const *env)
             putenv((char *)env[i]);
         if (!freopen(out_path, "w", stdout) || !freopen(err_path, "w", stderr))
             _exit(127);
+        if (child_address_limit) {
+            struct rlimit lim = {child_address_limit, child_address_limit};
+            if (setrlimit(RLIMIT_AS, &lim) != 0)
+                _exit(127);
+        }
         const char *argv[64];
         int n = 0;
         argv[n++] = "arb-train";
@@ -618,6 +628,45 @@ Test(train, damaged_checkpoints_are_refused)
     train(&r, ARGS("--config", "small", "--resume", good), NULL);
     cr_assert_eq(r.status, 2, "%s", r.err);
     cr_assert(strstr(r.err, "does not match") != NULL, "%s", r.err);
+    result_free(&r);
+}
+
+/* AddressSanitizer reserves terabytes of shadow address space, so the
+ * address-space cap below is only set in builds without it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARB_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARB_TEST_ASAN 1
+#endif
+#endif
+
+/* A huge file that is no checkpoint (a corpus named by mistake) is refused
+ * on its first bytes. The 4 GiB file is sparse; the trainer runs under a
+ * 2 GiB address-space cap, so a reader that loaded the whole file before
+ * checking its magic would fail with "out of memory" instead. */
+Test(train, huge_non_checkpoint_is_refused_on_its_magic)
+{
+    char big[160], out[160];
+    path_in(big, sizeof(big), "corpus-not-a-checkpoint.txt");
+    path_in(out, sizeof(out), "must-not-exist.ck");
+    FILE *f = fopen(big, "wb");
+    cr_assert_not_null(f);
+    fputs("The quick brown fox. ", f);
+    cr_assert_eq(ftruncate(fileno(f), (off_t)4 << 30), 0, "cannot make a sparse 4 GiB file");
+    fclose(f);
+#ifndef ARB_TEST_ASAN
+    child_address_limit = (rlim_t)2 << 30;
+#endif
+    result r;
+    train(&r, ARGS("--config", "tiny", "--steps", "10", "--resume", big, "--checkpoint", out),
+          NULL);
+    child_address_limit = 0;
+    unlink(big);
+    cr_assert_eq(r.status, 2, "exit %d\n%s", r.status, r.err);
+    cr_assert(strstr(r.err, "not an arb-train checkpoint") != NULL, "%s", r.err);
+    struct stat sb;
+    cr_assert_neq(stat(out, &sb), 0, "something was written");
     result_free(&r);
 }
 

@@ -242,6 +242,51 @@ void train_checkpoint_free(train_ckpt *ck)
     memset(ck, 0, sizeof(*ck));
 }
 
+/* Validation steps 1-4 of docs/checkpoint-format.md (magic, version,
+ * header size, the size field against the file's length `n`) on the first
+ * `have` bytes of the file: read_file runs them on the first
+ * FRONT_BYTES before it reads the rest, train_checkpoint_read again on the
+ * whole file (which may have changed in between). */
+#define FRONT_BYTES (OFF_FILE_SIZE + 8)
+
+static arb_status check_front(const char *path, const uint8_t *f, size_t have, size_t n,
+                              arb_err *err)
+{
+    if (have < 8 || memcmp(f + OFF_MAGIC, TRAIN_CKPT_MAGIC, 8) != 0)
+        return ARB_FAIL(err, ARB_ERR_FORMAT,
+                        "%s is not an arb-train checkpoint (bad magic: expected \"ARBCKPT\\0\")",
+                        path);
+    if (have < OFF_HEADER_SIZE + 4)
+        return ARB_FAIL(err, ARB_ERR_FORMAT, "checkpoint %s is truncated (%zu bytes)", path, n);
+    uint32_t version = get_u32(f + OFF_VERSION);
+    if (version > TRAIN_CKPT_VERSION)
+        return ARB_FAIL(err, ARB_ERR_FORMAT,
+                        "checkpoint %s has format version %u, newer than this arb-train reads "
+                        "(%d): use a newer arb-train",
+                        path, version, TRAIN_CKPT_VERSION);
+    if (version != TRAIN_CKPT_VERSION)
+        return ARB_FAIL(err, ARB_ERR_FORMAT, "checkpoint %s has unknown format version %u", path,
+                        version);
+    uint32_t header_size = get_u32(f + OFF_HEADER_SIZE);
+    if (header_size != TRAIN_CKPT_HEADER_SIZE)
+        return ARB_FAIL(err, ARB_ERR_FORMAT,
+                        "checkpoint %s: header size %u, expected %d for format version %d", path,
+                        header_size, TRAIN_CKPT_HEADER_SIZE, TRAIN_CKPT_VERSION);
+    /* n >= 192 past this test, so `have` (n, or FRONT_BYTES) holds the size field. */
+    if (n < TRAIN_CKPT_HEADER_SIZE + TRAIN_CKPT_HASH_SIZE || have < FRONT_BYTES)
+        return ARB_FAIL(err, ARB_ERR_FORMAT,
+                        "checkpoint %s is truncated: %zu bytes, shorter than a header and "
+                        "checksum",
+                        path, n);
+    uint64_t declared = get_u64(f + OFF_FILE_SIZE);
+    if (declared != n)
+        return ARB_FAIL(err, ARB_ERR_FORMAT,
+                        "checkpoint %s is %s: %zu bytes, its header says %llu", path,
+                        n < declared ? "truncated" : "longer than written", n,
+                        (unsigned long long)declared);
+    return ARB_OK;
+}
+
 static arb_status read_file(const char *path, uint8_t **out, size_t *len, arb_err *err)
 {
     *out = NULL;
@@ -265,6 +310,21 @@ static arb_status read_file(const char *path, uint8_t **out, size_t *len, arb_er
         goto done;
     }
     size_t n = (size_t)sb.st_size;
+    /* Check the fixed fields first: a huge file that is no checkpoint (a
+     * corpus named by mistake) is refused after FRONT_BYTES, not read whole
+     * into memory (gigabytes, minutes) only to fail at its magic. */
+    uint8_t front[FRONT_BYTES];
+    size_t have = fread(front, 1, n < sizeof(front) ? n : sizeof(front), f);
+    if (have != (n < sizeof(front) ? n : sizeof(front))) {
+        st = ARB_FAIL(err, ARB_ERR_IO, "cannot read checkpoint %s", path);
+        goto done;
+    }
+    if ((st = check_front(path, front, have, n, err)) != ARB_OK)
+        goto done;
+    if (fseek(f, 0, SEEK_SET) != 0) {
+        st = ARB_FAIL(err, ARB_ERR_IO, "cannot read checkpoint %s: %s", path, strerror(errno));
+        goto done;
+    }
     *out = malloc(n ? n : 1);
     if (!*out) {
         st = ARB_FAIL(err, ARB_ERR_NOMEM, "out of memory reading checkpoint %s", path);
@@ -294,49 +354,9 @@ arb_status train_checkpoint_read(const char *path, train_ckpt *ck, arb_err *err)
     const size_t n = ck->file_len;
     train_ckpt_meta *meta = &ck->meta;
 
-    if (n < 8 || memcmp(f + OFF_MAGIC, TRAIN_CKPT_MAGIC, 8) != 0) {
-        st = ARB_FAIL(err, ARB_ERR_FORMAT,
-                      "%s is not an arb-train checkpoint (bad magic: expected \"ARBCKPT\\0\")",
-                      path);
+    st = check_front(path, f, n, n, err);
+    if (st != ARB_OK)
         goto done;
-    }
-    if (n < OFF_HEADER_SIZE + 4) {
-        st = ARB_FAIL(err, ARB_ERR_FORMAT, "checkpoint %s is truncated (%zu bytes)", path, n);
-        goto done;
-    }
-    uint32_t version = get_u32(f + OFF_VERSION);
-    if (version > TRAIN_CKPT_VERSION) {
-        st = ARB_FAIL(err, ARB_ERR_FORMAT,
-                      "checkpoint %s has format version %u, newer than this arb-train reads "
-                      "(%d): use a newer arb-train",
-                      path, version, TRAIN_CKPT_VERSION);
-        goto done;
-    }
-    if (version != TRAIN_CKPT_VERSION) {
-        st = ARB_FAIL(err, ARB_ERR_FORMAT, "checkpoint %s has unknown format version %u", path,
-                      version);
-        goto done;
-    }
-    uint32_t header_size = get_u32(f + OFF_HEADER_SIZE);
-    if (header_size != TRAIN_CKPT_HEADER_SIZE) {
-        st = ARB_FAIL(err, ARB_ERR_FORMAT,
-                      "checkpoint %s: header size %u, expected %d for format version %d", path,
-                      header_size, TRAIN_CKPT_HEADER_SIZE, TRAIN_CKPT_VERSION);
-        goto done;
-    }
-    if (n < TRAIN_CKPT_HEADER_SIZE + TRAIN_CKPT_HASH_SIZE) {
-        st = ARB_FAIL(err, ARB_ERR_FORMAT,
-                      "checkpoint %s is truncated: %zu bytes, shorter than a header and checksum",
-                      path, n);
-        goto done;
-    }
-    uint64_t declared = get_u64(f + OFF_FILE_SIZE);
-    if (declared != n) {
-        st = ARB_FAIL(err, ARB_ERR_FORMAT, "checkpoint %s is %s: %zu bytes, its header says %llu",
-                      path, n < declared ? "truncated" : "longer than written", n,
-                      (unsigned long long)declared);
-        goto done;
-    }
     uint8_t digest[32];
     arb_sha256(f, n - TRAIN_CKPT_HASH_SIZE, digest);
     if (memcmp(digest, f + n - TRAIN_CKPT_HASH_SIZE, TRAIN_CKPT_HASH_SIZE) != 0) {
