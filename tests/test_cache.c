@@ -638,6 +638,38 @@ Test(cache, foreign_database_is_copied_and_rebuilt)
     cr_assert_eq(sql_int(path, "PRAGMA application_id"), CACHE_APPLICATION_ID);
 }
 
+Test(cache, our_id_without_our_schema_is_copied_and_rebuilt)
+{
+    /* Our application_id beside a schema version no arb wrote (the cache
+     * fuzzer's find: a negative version indexed the migration table), and
+     * beside a current version with a table missing. Both are kept as a
+     * .corrupt copy and rebuilt. */
+    static const char *const damage[] = {
+        "PRAGMA user_version = -50331650; CREATE TABLE entries (hash TEXT);",
+        "PRAGMA user_version = 0; CREATE TABLE entries (hash TEXT);",
+        "PRAGMA user_version = 1; CREATE TABLE entries (hash TEXT); "
+        "CREATE TABLE stats (scope TEXT);",
+    };
+    for (size_t i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+        char name[32], sql[256];
+        snprintf(name, sizeof(name), "kernels-%zu.sqlite", i);
+        const char *path = in_dir(name);
+        snprintf(sql, sizeof(sql), "PRAGMA application_id = %d; %s", CACHE_APPLICATION_ID,
+                 damage[i]);
+        sql_on(path, sql);
+        warn_log w = {0};
+        arb_cache *c = open_at(path, &w);
+        cr_assert_not_null(warned(&w, "not our schema", ".corrupt-"), "case %zu: %d warnings: %s",
+                           i, w.n, w.n ? w.msg[0] : "");
+        cr_assert_eq(corrupt_copies(path, NULL, 0), 1, "case %zu", i);
+        cr_assert(arb_cache_writable(c), "case %zu", i);
+        put_one(c, 3, 100, 3, 1);
+        cr_assert_eq(get_found(c, 3, NULL), 1, "case %zu", i);
+        arb_cache_close(c);
+        cr_assert_eq(sql_int(path, "PRAGMA user_version"), ARB_CACHE_SCHEMA_VERSION);
+    }
+}
+
 Test(cache, rebuild_is_safe_under_an_open_handle)
 {
     /* A keeps the file open while another process finds its pages damaged

@@ -137,12 +137,12 @@ const char *cache_stmt_sql(cache_stmt_id id)
 
 typedef enum file_state {
     FILE_EMPTY,   /* no tables and no ids: a new file */
-    FILE_OURS,    /* ours, user_version <= ARB_CACHE_SCHEMA_VERSION */
+    FILE_OURS,    /* ours, 1 <= user_version <= ARB_CACHE_SCHEMA_VERSION, every table */
     FILE_NEWER,   /* ours, written by a newer arb */
     FILE_NOTADB,  /* not an SQLite database */
     FILE_CORRUPT, /* SQLite reports it malformed */
     FILE_FOREIGN, /* another program's database */
-    FILE_DAMAGED, /* ours, current version, tables missing */
+    FILE_DAMAGED, /* ours, but tables missing or a version no arb wrote */
 } file_state;
 
 typedef struct file_info {
@@ -158,7 +158,7 @@ static const char *state_phrase(file_state state)
     case FILE_NOTADB: return "is not an SQLite database";
     case FILE_CORRUPT: return "is damaged";
     case FILE_FOREIGN: return "belongs to another program";
-    case FILE_DAMAGED: return "is missing tables";
+    case FILE_DAMAGED: return "is damaged (our id, but not our schema)";
     default: return "is unusable";
     }
 }
@@ -227,7 +227,14 @@ static int classify(arb_cache *c, sqlite3 *db, file_info *info)
     if (app == CACHE_APPLICATION_ID) {
         if (version > ARB_CACHE_SCHEMA_VERSION) {
             info->state = FILE_NEWER;
-        } else if (version == ARB_CACHE_SCHEMA_VERSION && ours_found < N_OUR_TABLES) {
+        } else if (version < 1) {
+            /* Every version from 1 up is written in one transaction with
+             * the id, so an id beside a version below 1 was never ours. */
+            info->state = FILE_DAMAGED;
+            snprintf(info->detail, sizeof(info->detail), "schema version %lld",
+                     (long long)version);
+        } else if (ours_found < N_OUR_TABLES) {
+            /* Version 1 already had all four tables. */
             info->state = FILE_DAMAGED;
             snprintf(info->detail, sizeof(info->detail), "found only: %s",
                      names_len ? names : "no tables");
@@ -284,7 +291,11 @@ static int migrate_body(arb_cache *c, cache_layer *l, void *ctx)
     int rc = cache_query_int(c, l->db, "PRAGMA user_version", &version);
     if (rc != SQLITE_OK)
         return rc;
-    /* Another process may have migrated (or created) the file since we looked. */
+    /* Another process may have migrated (or created) the file since we
+     * looked; classify() sent no version outside [0, current] here, and the
+     * bound is checked again because the file may have changed since. */
+    if (version < 0 || version > ARB_CACHE_SCHEMA_VERSION)
+        return SQLITE_CORRUPT;
     for (; version < ARB_CACHE_SCHEMA_VERSION; version++) {
         char sql[64];
         rc = sqlite3_exec(l->db, migrations[version], NULL, NULL, NULL);
