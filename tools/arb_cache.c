@@ -232,30 +232,7 @@ static int parse_args(int argc, char **argv, cli *c)
 
 static arb_status open_cache(const cli *c, arb_cache **cache, arb_err *err)
 {
-    char list[ARB_SETTING_MAX];
-    const char *layers[ARB_CACHE_MAX_READONLY];
-    int n = 0;
-    int64_t max_bytes = 0;
-    arb_status st = arb_parse_size(arb_settings_get(&c->settings, ARB_SET_CACHE_MAX_SIZE),
-                                   &max_bytes, err);
-    if (st)
-        return st;
-    snprintf(list, sizeof(list), "%s", arb_settings_get(&c->settings, ARB_SET_CACHE_READONLY));
-    for (char *save = NULL, *tok = strtok_r(list, ":", &save); tok;
-         tok = strtok_r(NULL, ":", &save)) {
-        if (n == ARB_CACHE_MAX_READONLY)
-            return ARB_FAIL(err, ARB_ERR_INVALID_ARG, "ARB_CACHE_READONLY names more than %d files",
-                            ARB_CACHE_MAX_READONLY);
-        layers[n++] = tok;
-    }
-    arb_cache_options opt;
-    arb_cache_options_init(&opt);
-    opt.path = arb_settings_get(&c->settings, ARB_SET_CACHE);
-    opt.readonly_paths = layers;
-    opt.n_readonly = n;
-    opt.max_bytes = max_bytes;
-    opt.warn = warn_line;
-    return arb_cache_open(cache, &opt, err);
+    return arb_settings_cache_open(&c->settings, warn_line, NULL, cache, err);
 }
 
 /* ---- stats ------------------------------------------------------------------- */

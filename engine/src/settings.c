@@ -147,3 +147,33 @@ void arb_settings_codegen_text(const arb_settings *s, char *buf, size_t len)
     snprintf(buf, len, "ARB_KERNEL_DEBUG=%d;ARB_NVRTC_FLAGS=%s;",
              arb_settings_flag(s, ARB_SET_KERNEL_DEBUG), s->value[ARB_SET_NVRTC_FLAGS]);
 }
+
+arb_status arb_settings_cache_open(const arb_settings *s, arb_cache_warn_fn warn, void *warn_ctx,
+                                   arb_cache **cache, arb_err *err)
+{
+    int64_t max_bytes = 0;
+    arb_status st = arb_parse_size(arb_settings_get(s, ARB_SET_CACHE_MAX_SIZE), &max_bytes, err);
+    if (st)
+        return st;
+    /* The layer names point into `list`; arb_cache_open copies them. */
+    char list[ARB_SETTING_MAX];
+    snprintf(list, sizeof(list), "%s", arb_settings_get(s, ARB_SET_CACHE_READONLY));
+    const char *layers[ARB_CACHE_MAX_READONLY];
+    int n_layers = 0;
+    for (char *save = NULL, *tok = strtok_r(list, ":", &save); tok;
+         tok = strtok_r(NULL, ":", &save)) {
+        if (n_layers == ARB_CACHE_MAX_READONLY)
+            return ARB_FAIL(err, ARB_ERR_INVALID_ARG, "ARB_CACHE_READONLY names more than %d files",
+                            ARB_CACHE_MAX_READONLY);
+        layers[n_layers++] = tok;
+    }
+    arb_cache_options opt;
+    arb_cache_options_init(&opt);
+    opt.path = arb_settings_get(s, ARB_SET_CACHE);
+    opt.readonly_paths = layers;
+    opt.n_readonly = n_layers;
+    opt.max_bytes = max_bytes;
+    opt.warn = warn;
+    opt.warn_ctx = warn_ctx;
+    return arb_cache_open(cache, &opt, err);
+}

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "arb/cache.h"
 #include "arb/status.h"
 
 #ifdef __cplusplus
@@ -74,6 +75,13 @@ int arb_settings_flag(const arb_settings *s, arb_setting_id id);
 
 /* Parse a size like "2GiB", "500M", "1048576", "0" (0 = unlimited). */
 arb_status arb_parse_size(const char *text, int64_t *bytes, arb_err *err);
+
+/* Open the cache the settings name: ARB_CACHE (the writable file),
+ * ARB_CACHE_READONLY (':'-separated layers), ARB_CACHE_MAX_SIZE. One place
+ * for the engine and arb-cache, so both read the same files. `warn` as in
+ * arb_cache_options. ARB_CACHE_DISABLE is the caller's to honour. */
+arb_status arb_settings_cache_open(const arb_settings *s, arb_cache_warn_fn warn, void *warn_ctx,
+                                   arb_cache **cache, arb_err *err);
 
 /* Canonical text of the codegen settings not carried by another key column
  * ("ARB_KERNEL_DEBUG=0;ARB_NVRTC_FLAGS=;"). */

@@ -219,33 +219,7 @@ static arb_status open_cache(arb_engine *e, arb_err *err)
 {
     if (arb_settings_flag(&e->settings, ARB_SET_CACHE_DISABLE))
         return ARB_OK;
-    int64_t max_bytes = 0;
-    arb_status st =
-        arb_parse_size(arb_settings_get(&e->settings, ARB_SET_CACHE_MAX_SIZE), &max_bytes, err);
-    if (st)
-        return st;
-    /* ':'-separated read-only layers. */
-    static const int max_layers = ARB_CACHE_MAX_READONLY;
-    char list[ARB_SETTING_MAX];
-    snprintf(list, sizeof(list), "%s", arb_settings_get(&e->settings, ARB_SET_CACHE_READONLY));
-    const char *layers[ARB_CACHE_MAX_READONLY];
-    int n_layers = 0;
-    for (char *save = NULL, *tok = strtok_r(list, ":", &save); tok;
-         tok = strtok_r(NULL, ":", &save)) {
-        if (n_layers == max_layers)
-            return ARB_FAIL(err, ARB_ERR_INVALID_ARG,
-                            "ARB_CACHE_READONLY names more than %d files", max_layers);
-        layers[n_layers++] = tok;
-    }
-    arb_cache_options opt;
-    arb_cache_options_init(&opt);
-    opt.path = arb_settings_get(&e->settings, ARB_SET_CACHE);
-    opt.readonly_paths = layers;
-    opt.n_readonly = n_layers;
-    opt.max_bytes = max_bytes;
-    opt.warn = e->warn;
-    opt.warn_ctx = e->warn_ctx;
-    return arb_cache_open(&e->cache, &opt, err);
+    return arb_settings_cache_open(&e->settings, e->warn, e->warn_ctx, &e->cache, err);
 }
 
 arb_status arb_engine_open(arb_engine **out, const arb_engine_options *opt, arb_err *err)
