@@ -27,7 +27,7 @@
  *
  * Block configuration: BM x BN block tile, BK reduction step, TM x TN warp
  * tile, WARPS = (BM/TM) * (BN/TN). Shared memory (dynamic) = 2 stages of
- * A (BM x (BK+XPAD) fp32) and W, plus the digit table: see arb_mma_smem_bytes.
+ * A (BM x (BK+XPAD) fp32) and W, plus the digit table: see arb_mma_smem.
  */
 #ifndef ARB_MMA_GEMM_CUH
 #define ARB_MMA_GEMM_CUH
@@ -36,16 +36,6 @@
 #include "mma_ptx.cuh"
 
 /* ---- the weight slab: fetch packed bytes, decode to bf16/tf32 bits ---------- */
-
-/* Bits of T * 2^e in bf16 (16 bits) or fp32/tf32 (32 bits); 0 for T = 0. */
-__device__ __forceinline__ u32 arb_weight_bits_bf16(int t, int e)
-{
-    return t == 0 ? 0u : ((u32)(t < 0) << 15) | ((u32)(e + 127) << 7);
-}
-__device__ __forceinline__ u32 arb_weight_bits_f32(int t, int e)
-{
-    return t == 0 ? 0u : ((u32)(t < 0) << 31) | ((u32)(e + 127) << 23);
-}
 
 /* A run of RUN consecutive trits (lin0 .. lin0+RUN-1, the first `valid` of
  * them inside the weight) held in registers between fetch and decode. */

@@ -173,8 +173,6 @@ arb_status arb_op_ternary_step(arb_backend *be, arb_ternary *W, const int8_t *s,
     TRY(check_weight(be, op, W, 1, 0));
     TRY(check_ptr(be, op, "s", s));
     TRY(check_threshold(be, op, "theta", theta, 0));
-    if (theta == 0)
-        return ARB_BE_FAIL(be, ARB_ERR_INVALID_ARG, "%s: theta must be >= 1", op);
     if (guard_blocks_cpu(be, guard))
         return ARB_OK;
     if (be->kind == ARB_BACKEND_CPU)
@@ -190,8 +188,6 @@ arb_status arb_op_update_E(arb_backend *be, arb_ternary *W, const int8_t *s, con
     TRY(check_weight(be, op, W, 0, 1));
     TRY(check_threshold(be, op, "phi", phi, 0));
     TRY(check_score(be, op, score));
-    if (phi == 0)
-        return ARB_BE_FAIL(be, ARB_ERR_INVALID_ARG, "%s: phi must be >= 1", op);
     if (score == ARB_E_SCORE_GRAD)
         TRY(check_ptr(be, op, "gW (grad score)", gW));
     else
@@ -225,9 +221,8 @@ arb_status arb_op_ternary_step_direct(arb_backend *be, arb_ternary *W, const flo
                                       const float *x, int64_t M, int theta,
                                       const int32_t *guard, uint64_t *flips)
 {
-    if (be && (theta < 1 || theta > 127))
-        return ARB_BE_FAIL(be, ARB_ERR_INVALID_ARG,
-                           "ternary_step_direct: theta = %d must be in 1..127", theta);
+    TRY(check_backend(be));
+    TRY(check_threshold(be, "ternary_step_direct", "theta", theta, 0));
     return update_direct(be, "ternary_step_direct", W, gy, x, M, theta, 0, ARB_E_SCORE_GRAD,
                          guard, flips);
 }
@@ -236,9 +231,8 @@ arb_status arb_op_update_E_direct(arb_backend *be, arb_ternary *W, const float *
                                   const float *x, int64_t M, int phi, arb_e_score score,
                                   const int32_t *guard)
 {
-    if (be && (phi < 1 || phi > 127))
-        return ARB_BE_FAIL(be, ARB_ERR_INVALID_ARG, "update_E_direct: phi = %d must be in 1..127",
-                           phi);
+    TRY(check_backend(be));
+    TRY(check_threshold(be, "update_E_direct", "phi", phi, 0));
     return update_direct(be, "update_E_direct", W, gy, x, M, 0, phi, score, guard, NULL);
 }
 
@@ -293,8 +287,7 @@ arb_status arb_op_update_E_apply(arb_backend *be, arb_ternary *W, const float *s
     TRY(check_backend(be));
     TRY(check_weight(be, op, W, 0, 1));
     TRY(check_ptr(be, op, "scores", scores));
-    if (phi < 1 || phi > 127)
-        return ARB_BE_FAIL(be, ARB_ERR_INVALID_ARG, "%s: phi = %d must be in 1..127", op, phi);
+    TRY(check_threshold(be, op, "phi", phi, 0));
     if (guard_blocks_cpu(be, guard))
         return ARB_OK;
     if (be->kind == ARB_BACKEND_CPU)

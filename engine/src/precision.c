@@ -29,4 +29,3 @@ arb_status arb_precision_parse(const char *name, arb_precision *out, arb_err *er
                     "unknown precision '%s': expected fp32, tf32, bf16, bf16x2 or bf16x3",
                     name ? name : "(null)");
 }
-

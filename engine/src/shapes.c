@@ -76,7 +76,6 @@ typedef struct parser {
     const char *file;
     arb_err *err;
     int errors;
-    char line_msg[1024]; /* the current line's message, before its place is added */
 } parser;
 
 static void report(parser *p, int line, int col, const char *fmt, ...)
@@ -405,13 +404,10 @@ static int parse_line(parser *p, const char *s, size_t n, int line, arb_shape_li
             }
             out->update = (arb_shape_update)found;
         } else if (key == KEY_PRECISION) {
-            int found = -1;
-            for (int m = 0; m < ARB_PREC_COUNT; m++) {
-                const char *name = arb_precision_name((arb_precision)m);
-                if (strlen(name) == vn && memcmp(name, v, vn) == 0)
-                    found = m;
-            }
-            if (found < 0) {
+            char name[16] = "";
+            if (vn < sizeof(name))
+                memcpy(name, v, vn);
+            if (vn >= sizeof(name) || arb_precision_parse(name, &out->precision, NULL) != ARB_OK) {
                 size_t o = 0;
                 list[0] = '\0';
                 for (int m = 0; m < ARB_PREC_COUNT && o < sizeof(list); m++) {
@@ -424,7 +420,6 @@ static int parse_line(parser *p, const char *s, size_t n, int line, arb_shape_li
                 return -1;
             }
             out->has_precision = 1;
-            out->precision = (arb_precision)found;
         } else {
             /* Block fields a kernel does not use are 0, and variants are flags. */
             int64_t min = (key == KEY_VARIANT || (BIT(key) & BLOCK_KEYS)) ? 0 : 1;
@@ -670,29 +665,6 @@ void arb_shapes_free(arb_shapes *shapes)
 
 /* ---- expansion of a list ------------------------------------------------------------------ */
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        h ^= (v >> (8 * i)) & 0xff;
-        h *= 1099511628211ULL; /* FNV-1a */
-    }
-    return h;
-}
-
-static uint64_t hash_item(const arb_expanded *e)
-{
-    uint64_t h = 14695981039346656037ULL;
-    for (const char *c = e->spec.kernel; *c && c < e->spec.kernel + ARB_KERNEL_NAME_MAX; c++)
-        h = mix(h, (unsigned char)*c);
-    const arb_blocks *b = &e->spec.blocks;
-    int64_t fields[] = {e->spec.M, e->spec.N,  e->spec.K,  e->spec.gs, b->bm,
-                        b->bn,     b->bk,      b->tm,      b->tn,      b->warps,
-                        b->stages, e->spec.prec, e->spec.variant, e->exact ? 1 : 0};
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        h = mix(h, (uint64_t)fields[i]);
-    return h;
-}
-
 static int same_item(const arb_expanded *a, const arb_expanded *b)
 {
     return !a->exact == !b->exact && arb_spec_equal(&a->spec, &b->spec);
@@ -712,7 +684,7 @@ arb_status arb_expanded_dedupe(arb_expanded *items, int *count, arb_err *err)
         return ARB_FAIL(err, ARB_ERR_NOMEM, "out of memory removing duplicate shapes");
     int kept = 0;
     for (int i = 0; i < *count; i++) {
-        size_t s = (size_t)hash_item(&items[i]) & (slots - 1);
+        size_t s = (size_t)arb_spec_hash(&items[i].spec, items[i].exact) & (slots - 1);
         int dup = 0;
         while (table[s]) {
             if (same_item(&items[table[s] - 1], &items[i])) {

@@ -43,9 +43,6 @@ arb_status arb_comm_open(arb_comm **out, arb_backend *be, int rank, int world,
                          const arb_comm_id *id, arb_err *err);
 void arb_comm_close(arb_comm *comm);
 
-int arb_comm_rank(const arb_comm *comm);
-int arb_comm_world(const arb_comm *comm);
-
 /* In-place sums over all ranks of device buffers, queued on the backend's
  * stream (no host synchronization). int8 sums hold up to 127 ranks' signs. */
 arb_status arb_comm_sum_i8(arb_comm *comm, int8_t *buf, size_t count, arb_err *err);

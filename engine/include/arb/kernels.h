@@ -96,6 +96,11 @@ void arb_spec_describe(const arb_spec *spec, char *buf, size_t len);
 /* Whether two specs are the same specialization. */
 int arb_spec_equal(const arb_spec *a, const arb_spec *b);
 
+/* A hash of every field arb_spec_equal compares, and of `exact` (a table
+ * may keep a spec with pinned blocks apart from the same spec to resolve):
+ * the function table and arb_expanded_dedupe use it. Not stable across builds. */
+uint64_t arb_spec_hash(const arb_spec *spec, int exact);
+
 /* ---- Plans: the kernels each op launches ---------------------------------- */
 
 #define ARB_PLAN_MAX 8

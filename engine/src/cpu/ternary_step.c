@@ -18,7 +18,7 @@ arb_status arb_cpu_ternary_step(arb_backend *be, arb_ternary *W, const int8_t *s
         for (int64_t k = 0; k < K; k++) {
             int64_t lin = n * K + k;
             int t = arb_cpu_trit_load(W->T_packed, lin);
-            int vote = (s[lin] > 0) - (s[lin] < 0); /* a sum of ranks' signs votes */
+            int vote = arb_cpu_sign(s[lin]); /* a sum of ranks' signs votes */
             int delta = arb_cpu_step_one(t, vote, &W->T_accum[lin], theta);
             if (delta) {
                 arb_cpu_trit_add(W->T_packed, lin, delta);

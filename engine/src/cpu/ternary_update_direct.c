@@ -15,14 +15,15 @@
 
 #include "cpu_common.h"
 
-/* One pass over W. theta > 0 steps T; want_scores computes the group scores
- * with the (new) T, then applies the E rule (phi > 0) or writes them to
- * scores_out (non-NULL). */
+/* One pass over W. theta > 0 steps T; with scores_out (non-NULL) or phi > 0
+ * the group scores are computed with the (new) T, then written to scores_out
+ * or, without it, handed to the E rule. */
 static arb_status direct_pass(arb_backend *be, arb_ternary *W, const float *gy, const float *x,
-                              int64_t M, int theta, int want_scores, int phi,
-                              arb_e_score score_mode, uint64_t *flips, float *scores_out)
+                              int64_t M, int theta, int phi, arb_e_score score_mode,
+                              uint64_t *flips, float *scores_out)
 {
     const int64_t N = W->N, K = W->K;
+    const int want_scores = scores_out != NULL || phi > 0;
     const size_t groups = arb_scale_groups(N, K, W->gs);
     int threads = arb_cpu_threads(be);
     /* Per thread: gW row, score values, trits; rounded up to 64 bytes so the
@@ -88,7 +89,7 @@ arb_status arb_cpu_ternary_update_direct(arb_backend *be, arb_ternary *W, const 
                                          const float *x, int64_t M, int theta, int phi,
                                          arb_e_score score_mode, uint64_t *flips)
 {
-    return direct_pass(be, W, gy, x, M, theta, phi > 0, phi, score_mode, flips, NULL);
+    return direct_pass(be, W, gy, x, M, theta, phi, score_mode, flips, NULL);
 }
 
 arb_status arb_cpu_update_E_scores_direct(arb_backend *be, const arb_ternary *W, const float *gy,
@@ -96,5 +97,5 @@ arb_status arb_cpu_update_E_scores_direct(arb_backend *be, const arb_ternary *W,
                                           float *scores)
 {
     /* theta = 0: no T step, so W is only read. */
-    return direct_pass(be, (arb_ternary *)W, gy, x, M, 0, 1, 0, score_mode, NULL, scores);
+    return direct_pass(be, (arb_ternary *)W, gy, x, M, 0, 0, score_mode, NULL, scores);
 }

@@ -30,7 +30,6 @@ static pthread_once_t nccl_once = PTHREAD_ONCE_INIT;
 struct arb_comm {
     arb_backend *be;
     ncclComm_t comm;
-    int rank, world;
 };
 
 #define RESOLVE(field, name)                                                                       \
@@ -112,8 +111,6 @@ arb_status arb_comm_open(arb_comm **out, arb_backend *be, int rank, int world,
         return nccl_fail(err, rc, "ncclCommInitRank");
     }
     c->be = be;
-    c->rank = rank;
-    c->world = world;
     *out = c;
     return ARB_OK;
 }
@@ -126,9 +123,6 @@ void arb_comm_close(arb_comm *c)
         nccl.CommDestroy(c->comm);
     free(c);
 }
-
-int arb_comm_rank(const arb_comm *c) { return c->rank; }
-int arb_comm_world(const arb_comm *c) { return c->world; }
 
 static arb_status sum(arb_comm *c, void *buf, size_t count, ncclDataType_t type, arb_err *err)
 {

@@ -12,29 +12,6 @@
 
 #include "engine_internal.h"
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-    return h;
-}
-
-static uint64_t spec_hash(const arb_spec *s, int exact)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = s->kernel; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-    h = mix(h, (uint64_t)s->M);
-    h = mix(h, (uint64_t)s->N);
-    h = mix(h, (uint64_t)s->K);
-    h = mix(h, (uint64_t)s->gs);
-    h = mix(h, (uint64_t)(uint32_t)s->blocks.bm << 32 | (uint32_t)s->blocks.bn);
-    h = mix(h, (uint64_t)(uint32_t)s->blocks.bk << 32 | (uint32_t)s->blocks.tm);
-    h = mix(h, (uint64_t)(uint32_t)s->blocks.tn << 32 | (uint32_t)s->blocks.warps);
-    h = mix(h, (uint64_t)(uint32_t)s->blocks.stages << 32 | (uint32_t)s->prec);
-    h = mix(h, (uint64_t)(uint32_t)s->variant << 1 | (uint64_t)(exact != 0));
-    return h;
-}
-
 arb_blocks_origin arb_engine_resolve_blocks(arb_engine *e, arb_spec *spec)
 {
     arb_blocks_origin origin = arb_engine_lookup_tuning(e, spec);
@@ -91,7 +68,7 @@ static arb_status fill_entry(arb_engine *e, arb_table_entry *entry)
 arb_status arb_engine_function(arb_engine *e, const arb_spec *spec, int exact,
                                const arb_function **out, arb_err *err)
 {
-    uint64_t hash = spec_hash(spec, exact);
+    uint64_t hash = arb_spec_hash(spec, exact);
     arb_table_entry **bucket = &e->buckets[hash % ARB_TABLE_BUCKETS];
     pthread_mutex_lock(&e->lock);
     e->stats.lookups++;

@@ -30,21 +30,19 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 /* ---- block configurations ------------------------------------------------- */
 
 /* SIMT GEMM tiles: (BM/TM) * (BN/TN) == 32 * warps. */
-static const arb_blocks gemm_candidates[] = {
-    {32, 32, 16, 2, 2, 8, 1},    {32, 64, 16, 2, 4, 8, 1},  {64, 32, 16, 4, 2, 8, 1},
-    {64, 64, 16, 4, 4, 8, 1},    {64, 64, 32, 4, 4, 8, 1},  {128, 64, 16, 8, 4, 8, 1},
-    {64, 128, 16, 4, 8, 8, 1},   {128, 128, 8, 8, 8, 8, 1}, {128, 128, 16, 8, 8, 8, 1},
-    {64, 64, 16, 4, 8, 4, 1},
-};
+#define SIMT_TILES                                                                                 \
+    {32, 32, 16, 2, 2, 8, 1}, {32, 64, 16, 2, 4, 8, 1}, {64, 32, 16, 4, 2, 8, 1},                  \
+        {64, 64, 16, 4, 4, 8, 1}, {64, 64, 32, 4, 4, 8, 1}, {128, 64, 16, 8, 4, 8, 1},             \
+        {64, 128, 16, 4, 8, 8, 1}, {128, 128, 8, 8, 8, 8, 1}, {128, 128, 16, 8, 8, 8, 1},          \
+        {64, 64, 16, 4, 8, 4, 1}
+
+static const arb_blocks gemm_candidates[] = {SIMT_TILES};
 
 /* ternary_fwd / ternary_grad_x: the SIMT tiles (fp32) and the tensor-core
  * tiles (tf32, bf16*: TM x TN is the warp tile, stages = 2). The check keeps
  * those that fit the spec's precision. */
 static const arb_blocks fwd_candidates[] = {
-    {32, 32, 16, 2, 2, 8, 1},      {32, 64, 16, 2, 4, 8, 1},     {64, 32, 16, 4, 2, 8, 1},
-    {64, 64, 16, 4, 4, 8, 1},      {64, 64, 32, 4, 4, 8, 1},     {128, 64, 16, 8, 4, 8, 1},
-    {64, 128, 16, 4, 8, 8, 1},     {128, 128, 8, 8, 8, 8, 1},    {128, 128, 16, 8, 8, 8, 1},
-    {64, 64, 16, 4, 8, 4, 1},
+    SIMT_TILES,
     {128, 128, 32, 64, 32, 8, 2},  {128, 128, 32, 32, 64, 8, 2}, {128, 64, 32, 32, 32, 8, 2},
     {64, 128, 32, 32, 32, 8, 2},   {64, 64, 32, 32, 32, 4, 2},   {128, 256, 32, 64, 64, 8, 2},
     {256, 128, 32, 64, 64, 8, 2},  {16, 64, 32, 16, 16, 4, 2},
@@ -142,6 +140,17 @@ static arb_status check_warps(const arb_spec *s, arb_err *err)
     return ARB_OK;
 }
 
+/* Bytes of the 243-entry digit table (u16) every trit-decoding kernel keeps
+ * in shared memory. */
+#define LUT_BYTES (2 * 243)
+
+/* Static shared memory of the SIMT tiles (simt_gemm.cuh, outer_tile.cuh): a
+ * BK x (BM+4) and a BK x (BN+4) fp32 slab, and the digit table. */
+static int64_t simt_smem_bytes(const arb_blocks *b)
+{
+    return (int64_t)b->bk * (b->bm + 4 + b->bn + 4) * 4 + LUT_BYTES;
+}
+
 static arb_status check_gemm_blocks(const arb_spec *s, arb_err *err)
 {
     const arb_blocks *b = &s->blocks;
@@ -158,7 +167,7 @@ static arb_status check_gemm_blocks(const arb_spec *s, arb_err *err)
         return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
                         "%s: (bm/tm)*(bn/tn) = %d threads, but %d warps give %d", s->kernel,
                         (b->bm / b->tm) * (b->bn / b->tn), b->warps, 32 * b->warps);
-    int64_t smem = (int64_t)b->bk * (b->bm + 4 + b->bn + 4) * 4 + 2 * 243;
+    int64_t smem = simt_smem_bytes(b);
     if (smem > STATIC_SMEM_LIMIT)
         return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
                         "%s: tiles need %lld bytes of shared memory, above the %d-byte limit",
@@ -189,14 +198,19 @@ static arb_status check_gs(const arb_spec *s, int64_t N, int64_t K, arb_err *err
                     s->kernel, (long long)s->gs, (long long)K, (long long)(N * K));
 }
 
+/* The three tensor-core kernels, for the checks and sizes they differ in:
+ * ternary_fwd and ternary_grad_x share the mainloop (grad_x reads W
+ * transposed: W_TRANS), ternary_update_direct has its own (mma_outer.cuh). */
+typedef enum mma_role { MMA_FWD, MMA_GRAD_X, MMA_OUTER } mma_role;
+
 /* Dynamic shared memory of the tensor-core mainloop: mirrors arb_mma_smem in
  * kernel_templates/mma_gemm.cuh (two stages of the A and W slabs and the
  * 243-entry digit table). */
-static int64_t mma_smem_bytes(const arb_spec *s)
+static int64_t mma_smem_bytes(const arb_spec *s, mma_role role)
 {
     const arb_blocks *b = &s->blocks;
     int tf32 = s->prec == ARB_PREC_TF32;
-    int trans = strcmp(s->kernel, "ternary_grad_x") == 0;
+    int trans = role == MMA_GRAD_X;
     int64_t xpad = tf32 ? 4 : 8, welem = tf32 ? 4 : 2, wpad = (tf32 && !trans) ? 4 : 8;
     int64_t w_rows = trans ? b->bk : b->bn, w_cols = trans ? b->bn : b->bk;
     int64_t a_stage = (int64_t)b->bm * (b->bk + xpad) * 4;
@@ -212,7 +226,7 @@ static int64_t outer_smem_bytes(const arb_spec *s)
     return 2 * (int64_t)b->bk * (b->bm + 4) * 4 + 2 * (int64_t)b->bk * (b->bn + 4) * 4;
 }
 
-static arb_status check_mma_blocks(const arb_spec *s, arb_err *err)
+static arb_status check_mma_blocks(const arb_spec *s, mma_role role, arb_err *err)
 {
     const arb_blocks *b = &s->blocks;
     arb_status st = check_warps(s, err);
@@ -232,8 +246,8 @@ static arb_status check_mma_blocks(const arb_spec *s, arb_err *err)
         return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
                         "%s (%s): %d warp tiles but %d warps", s->kernel,
                         arb_precision_name(s->prec), (b->bm / b->tm) * (b->bn / b->tn), b->warps);
-    int outer = strcmp(s->kernel, "ternary_update_direct") == 0;
-    int trans = strcmp(s->kernel, "ternary_grad_x") == 0;
+    int outer = role == MMA_OUTER;
+    int trans = role == MMA_GRAD_X;
     int w_rows = trans ? b->bk : b->bn, w_cols = trans ? b->bn : b->bk;
     int threads = 32 * b->warps;
     int run = (w_rows * w_cols) / threads;
@@ -249,7 +263,7 @@ static arb_status check_mma_blocks(const arb_spec *s, arb_err *err)
                         "%s (%s): a %dx%d warp tile needs %d accumulator registers per thread "
                         "(limit 128, to stay clear of spills)",
                         s->kernel, arb_precision_name(s->prec), b->tm, b->tn, accumulators);
-    int64_t smem = outer ? outer_smem_bytes(s) : mma_smem_bytes(s);
+    int64_t smem = outer ? outer_smem_bytes(s) : mma_smem_bytes(s, role);
     if (smem > OPTIN_SMEM_LIMIT)
         return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
                         "%s (%s): needs %lld bytes of shared memory, above %d", s->kernel,
@@ -257,14 +271,21 @@ static arb_status check_mma_blocks(const arb_spec *s, arb_err *err)
     return ARB_OK;
 }
 
-static arb_status check_gemm(const arb_spec *s, arb_err *err)
+static arb_status check_gemm(const arb_spec *s, mma_role role, arb_err *err)
 {
     arb_status st = check_shape_common(s, err);
     if (!st)
         st = check_gs(s, s->N, s->K, err);
     if (!st)
-        st = s->prec == ARB_PREC_FP32 ? check_gemm_blocks(s, err) : check_mma_blocks(s, err);
+        st = s->prec == ARB_PREC_FP32 ? check_gemm_blocks(s, err) : check_mma_blocks(s, role, err);
     return st;
+}
+
+static arb_status check_fwd(const arb_spec *s, arb_err *err) { return check_gemm(s, MMA_FWD, err); }
+
+static arb_status check_grad_x(const arb_spec *s, arb_err *err)
+{
+    return check_gemm(s, MMA_GRAD_X, err);
 }
 
 static arb_status check_outer(const arb_spec *s, arb_err *err)
@@ -287,14 +308,16 @@ static arb_status check_update(const arb_spec *s, arb_err *err)
 {
     arb_status st = check_shape_common(s, err);
     if (!st)
-        st = s->prec == ARB_PREC_FP32 ? check_gemm_blocks(s, err) : check_mma_blocks(s, err);
+        st = s->prec == ARB_PREC_FP32 ? check_gemm_blocks(s, err)
+                                      : check_mma_blocks(s, MMA_OUTER, err);
     if (!st)
         st = check_gs(s, s->N, s->K, err);
     if (!st && (s->variant & ARB_VARIANT_E_IN_TILE)) {
         const arb_blocks *b = &s->blocks;
-        int64_t gemm_smem = s->prec == ARB_PREC_FP32 ? (int64_t)b->bk * (b->bm + 4 + b->bn + 4) * 4
-                                                     : 0;
-        int64_t smem = gemm_smem + 2 * 243 + (int64_t)b->bm * (b->bn / (s->gs > 0 ? s->gs : 1)) * 4;
+        /* Static: the SIMT tiles or (tensor cores: dynamic slabs) the digit
+         * table alone, plus BM x BN/gs float scores (gs >= 1: checked above). */
+        int64_t smem = (s->prec == ARB_PREC_FP32 ? simt_smem_bytes(b) : LUT_BYTES) +
+                       (int64_t)b->bm * (b->bn / s->gs) * 4;
         if (!e_in_tile(s->K, s->gs) || b->bn % s->gs)
             st = ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
                           "%s: in-tile E scores need gs (%lld) to divide K (%lld) and bn (%d)",
@@ -377,13 +400,13 @@ static void dims(unsigned grid[3], unsigned block[3], int64_t gx, int64_t gy, in
 static void dims_fwd(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
 {
     dims(g, b, ceil_div(s->N, s->blocks.bn), ceil_div(s->M, s->blocks.bm), s->blocks.warps);
-    *smem = s->prec == ARB_PREC_FP32 ? 0 : (unsigned)mma_smem_bytes(s);
+    *smem = s->prec == ARB_PREC_FP32 ? 0 : (unsigned)mma_smem_bytes(s, MMA_FWD);
 }
 
 static void dims_grad_x(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
 {
     dims(g, b, ceil_div(s->K, s->blocks.bn), ceil_div(s->M, s->blocks.bm), s->blocks.warps);
-    *smem = s->prec == ARB_PREC_FP32 ? 0 : (unsigned)mma_smem_bytes(s);
+    *smem = s->prec == ARB_PREC_FP32 ? 0 : (unsigned)mma_smem_bytes(s, MMA_GRAD_X);
 }
 
 static void dims_outer(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
@@ -558,10 +581,10 @@ static void work_xent(const arb_spec *s, double *bytes, double *flops)
 #define RUN_CANDS run_candidates, COUNT(run_candidates)
 
 static const arb_kernel_def registry[] = {
-    {"ternary_fwd", "ternary_fwd.cu", ALL_PRECISIONS, FWD_CANDS, default_fwd, check_gemm,
+    {"ternary_fwd", "ternary_fwd.cu", ALL_PRECISIONS, FWD_CANDS, default_fwd, check_fwd,
      dims_fwd, work_fwd},
     {"ternary_grad_x", "ternary_grad_x.cu", ALL_PRECISIONS, FWD_CANDS, default_grad_x,
-     check_gemm, dims_grad_x, work_fwd},
+     check_grad_x, dims_grad_x, work_fwd},
     {"grad_weight", "grad_weight.cu", FP32_ONLY, GEMM_CANDS, default_outer, check_outer,
      dims_outer, work_outer},
     {"grad_sign", "grad_sign.cu", FP32_ONLY, GEMM_CANDS, default_outer, check_outer, dims_outer,
@@ -676,6 +699,29 @@ int arb_spec_equal(const arb_spec *a, const arb_spec *b)
            memcmp(&a->blocks, &b->blocks, sizeof(a->blocks)) == 0;
 }
 
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    return h;
+}
+
+uint64_t arb_spec_hash(const arb_spec *s, int exact)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = s->kernel; *p && p < s->kernel + sizeof(s->kernel); p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    h = mix(h, (uint64_t)s->M);
+    h = mix(h, (uint64_t)s->N);
+    h = mix(h, (uint64_t)s->K);
+    h = mix(h, (uint64_t)s->gs);
+    h = mix(h, (uint64_t)(uint32_t)s->blocks.bm << 32 | (uint32_t)s->blocks.bn);
+    h = mix(h, (uint64_t)(uint32_t)s->blocks.bk << 32 | (uint32_t)s->blocks.tm);
+    h = mix(h, (uint64_t)(uint32_t)s->blocks.tn << 32 | (uint32_t)s->blocks.warps);
+    h = mix(h, (uint64_t)(uint32_t)s->blocks.stages << 32 | (uint32_t)s->prec);
+    h = mix(h, (uint64_t)(uint32_t)s->variant << 1 | (uint64_t)(exact != 0));
+    return h;
+}
+
 /* ---- plans ------------------------------------------------------------------ */
 
 /* Plans name the kernels only; blocks are the defaults here and are replaced
@@ -725,8 +771,8 @@ int arb_plan_ternary_step(int64_t N, int64_t K, int64_t gs, arb_spec *out)
 
 int arb_plan_update_E(int64_t N, int64_t K, int64_t gs, arb_e_score score, arb_spec *out)
 {
-    int n = add(out, 0, "update_E", 1, N, K, gs, ARB_PREC_FP32, e_variant(1, score));
-    return add(out, n, "update_E_apply", 1, N, K, gs, ARB_PREC_FP32, 0);
+    int n = arb_plan_update_E_scores(N, K, gs, score, out);
+    return n + arb_plan_update_E_apply(N, K, gs, out + n);
 }
 
 arb_precision arb_update_precision(arb_precision gemm)
@@ -745,7 +791,7 @@ int arb_plan_update_direct(int64_t M, int64_t N, int64_t K, int64_t gs, arb_prec
                 variant);
     /* gs == 1 and in-tile groups: E is stepped inside the update kernel */
     if (phi > 0 && gs != 1 && !in_tile)
-        n = add(out, n, "update_E_apply", 1, N, K, gs, ARB_PREC_FP32, 0);
+        n += arb_plan_update_E_apply(N, K, gs, out + n);
     return n;
 }
 
