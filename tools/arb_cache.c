@@ -98,9 +98,6 @@ static void warn_line(void *ctx, const char *msg)
     fprintf(stderr, "arb-cache: warning: %s\n", msg);
 }
 
-/* A JSON string literal. */
-static void json_str(FILE *out, const char *s) { arb_json_string(out, s); }
-
 /* A JSON number (integers print without a fraction). */
 static void json_num(FILE *out, double v)
 {
@@ -108,6 +105,13 @@ static void json_num(FILE *out, double v)
         fprintf(out, "%" PRId64, (int64_t)v);
     else
         fprintf(out, "%.3f", v);
+}
+
+/* A member whose value is a time or size with three decimals. */
+static void json_kv_fixed3(FILE *out, const char *key, double v, int *first)
+{
+    arb_json_key(out, key, first);
+    fprintf(out, "%.3f", v);
 }
 
 static const char *human_size(double bytes, char *buf, size_t len)
@@ -311,44 +315,55 @@ static double value_of(const stat_rows *rows, const char *scope, const char *nam
 
 static void stats_json(const arb_cache *cache, const arb_cache_summary *s, const stat_rows *rows)
 {
-    printf("{\"path\": ");
-    if (s->path)
-        json_str(stdout, s->path);
-    else
-        printf("null");
-    printf(", \"writable\": %s", arb_cache_writable(cache) ? "true" : "false");
-    printf(", \"entries\": %" PRId64 ", \"cubin_bytes\": %" PRId64 ", \"max_bytes\": %" PRId64
-           ", \"file_bytes\": %" PRId64 ", \"quarantined_rows\": %" PRId64
-           ", \"tuning_rows\": %" PRId64,
-           s->entries, s->cubin_bytes, s->max_bytes, s->file_bytes, s->quarantined, s->tune_rows);
-    printf(", \"readonly\": [");
+    FILE *out = stdout;
+    int first = 1;
+    fputs("{", out);
+    if (s->path) {
+        arb_json_kv_str(out, "path", s->path, &first);
+    } else {
+        arb_json_key(out, "path", &first);
+        fputs("null", out);
+    }
+    arb_json_kv_bool(out, "writable", arb_cache_writable(cache), &first);
+    arb_json_kv_int(out, "entries", s->entries, &first);
+    arb_json_kv_int(out, "cubin_bytes", s->cubin_bytes, &first);
+    arb_json_kv_int(out, "max_bytes", s->max_bytes, &first);
+    arb_json_kv_int(out, "file_bytes", s->file_bytes, &first);
+    arb_json_kv_int(out, "quarantined_rows", s->quarantined, &first);
+    arb_json_kv_int(out, "tuning_rows", s->tune_rows, &first);
+    arb_json_key(out, "readonly", &first);
+    fputs("[", out);
     for (int i = 0; i < s->n_readonly; i++) {
-        printf("%s{\"layer\": ", i ? ", " : "");
-        json_str(stdout, arb_cache_layer_name(cache, i));
-        printf(", \"entries\": %" PRId64 "}", s->readonly_entries[i]);
+        int first_member = 1;
+        fputs(i ? ", {" : "{", out);
+        arb_json_kv_str(out, "layer", arb_cache_layer_name(cache, i), &first_member);
+        arb_json_kv_int(out, "entries", s->readonly_entries[i], &first_member);
+        fputs("}", out);
     }
-    printf("], \"totals\": {");
+    fputs("]", out);
+    arb_json_key(out, "totals", &first);
+    fputs("{", out);
+    int first_total = 1;
     for (int k = 0; k < N_STAT_NAMES; k++) {
-        printf("%s", k ? ", " : "");
-        json_str(stdout, stat_names[k]);
-        printf(": ");
-        json_num(stdout, total_of(rows, stat_names[k]));
+        arb_json_key(out, stat_names[k], &first_total);
+        json_num(out, total_of(rows, stat_names[k]));
     }
-    printf("}, \"kernels\": {");
+    fputs("}", out);
+    arb_json_key(out, "kernels", &first);
+    fputs("{", out);
+    int first_kernel = 1;
+    int first_counter = 1;
     for (size_t i = 0; i < rows->n; i++) {
-        int first_of_scope = i == 0 || strcmp(rows->row[i - 1].scope, rows->row[i].scope) != 0;
-        if (first_of_scope) {
-            printf("%s", i ? "}, " : "");
-            json_str(stdout, rows->row[i].scope);
-            printf(": {");
-        } else {
-            printf(", ");
+        if (i == 0 || strcmp(rows->row[i - 1].scope, rows->row[i].scope) != 0) {
+            fputs(i ? "}" : "", out);
+            arb_json_key(out, rows->row[i].scope, &first_kernel);
+            fputs("{", out);
+            first_counter = 1;
         }
-        json_str(stdout, rows->row[i].name);
-        printf(": ");
-        json_num(stdout, rows->row[i].value);
+        arb_json_key(out, rows->row[i].name, &first_counter);
+        json_num(out, rows->row[i].value);
     }
-    printf("%s}}\n", rows->n ? "}" : "");
+    fputs(rows->n ? "}}}\n" : "}}\n", out);
 }
 
 static void stats_text(const arb_cache *cache, const arb_cache_summary *s, const stat_rows *rows)
@@ -469,13 +484,12 @@ typedef struct list_ctx {
     int64_t n;
 } list_ctx;
 
-static const char *layer_tag(const arb_cache *cache, int layer, char *buf, size_t len)
+static const char *layer_tag(int layer, char *buf, size_t len)
 {
     if (layer == ARB_CACHE_LAYER_WRITABLE)
         snprintf(buf, len, "rw");
     else
         snprintf(buf, len, "ro%d", layer);
-    (void)cache;
     return buf;
 }
 
@@ -489,36 +503,38 @@ static int list_row(void *ctx, const arb_cache_listing *r)
     snprintf(blocks, sizeof(blocks), "%dx%dx%d/%dx%d/w%d/s%d", k->bm, k->bn, k->bk, k->tm, k->tn,
              k->warps, k->stages);
     if (x->json) {
-        printf("%s{\"layer\": ", x->n ? ",\n " : "");
-        json_str(stdout, arb_cache_layer_name(x->cache, r->layer));
-        printf(", \"hash\": ");
-        json_str(stdout, r->hash);
-        printf(", \"kernel\": ");
-        json_str(stdout, k->kernel);
-        printf(", \"name_expr\": ");
-        json_str(stdout, k->name_expr);
-        printf(", \"M\": %" PRId64 ", \"N\": %" PRId64 ", \"K\": %" PRId64 ", \"gs\": %" PRId64,
-               k->M, k->N, k->K, k->gs);
-        printf(", \"bm\": %d, \"bn\": %d, \"bk\": %d, \"tm\": %d, \"tn\": %d, \"warps\": %d, "
-               "\"stages\": %d",
-               k->bm, k->bn, k->bk, k->tm, k->tn, k->warps, k->stages);
-        printf(", \"precision\": ");
-        json_str(stdout, k->precision);
-        printf(", \"arch\": ");
-        json_str(stdout, k->arch);
-        printf(", \"nvrtc_version\": ");
-        json_str(stdout, k->nvrtc_version);
-        printf(", \"template_sha\": ");
-        json_str(stdout, k->template_sha);
-        printf(", \"options\": ");
-        json_str(stdout, k->options);
-        printf(", \"env\": ");
-        json_str(stdout, k->env);
-        printf(", \"cubin_bytes\": %zu, \"registers\": %d, \"spill_bytes\": %d, "
-               "\"shared_bytes\": %d, \"compile_ms\": %.3f, \"created\": %" PRId64
-               ", \"last_used\": %" PRId64 "}",
-               r->cubin_len, r->registers, r->spill_bytes, r->shared_bytes, r->compile_ms,
-               r->created, r->last_used);
+        FILE *out = stdout;
+        int first = 1;
+        fputs(x->n ? ",\n {" : "{", out);
+        arb_json_kv_str(out, "layer", arb_cache_layer_name(x->cache, r->layer), &first);
+        arb_json_kv_str(out, "hash", r->hash, &first);
+        arb_json_kv_str(out, "kernel", k->kernel, &first);
+        arb_json_kv_str(out, "name_expr", k->name_expr, &first);
+        arb_json_kv_int(out, "M", k->M, &first);
+        arb_json_kv_int(out, "N", k->N, &first);
+        arb_json_kv_int(out, "K", k->K, &first);
+        arb_json_kv_int(out, "gs", k->gs, &first);
+        arb_json_kv_int(out, "bm", k->bm, &first);
+        arb_json_kv_int(out, "bn", k->bn, &first);
+        arb_json_kv_int(out, "bk", k->bk, &first);
+        arb_json_kv_int(out, "tm", k->tm, &first);
+        arb_json_kv_int(out, "tn", k->tn, &first);
+        arb_json_kv_int(out, "warps", k->warps, &first);
+        arb_json_kv_int(out, "stages", k->stages, &first);
+        arb_json_kv_str(out, "precision", k->precision, &first);
+        arb_json_kv_str(out, "arch", k->arch, &first);
+        arb_json_kv_str(out, "nvrtc_version", k->nvrtc_version, &first);
+        arb_json_kv_str(out, "template_sha", k->template_sha, &first);
+        arb_json_kv_str(out, "options", k->options, &first);
+        arb_json_kv_str(out, "env", k->env, &first);
+        arb_json_kv_int(out, "cubin_bytes", (int64_t)r->cubin_len, &first);
+        arb_json_kv_int(out, "registers", r->registers, &first);
+        arb_json_kv_int(out, "spill_bytes", r->spill_bytes, &first);
+        arb_json_kv_int(out, "shared_bytes", r->shared_bytes, &first);
+        json_kv_fixed3(out, "compile_ms", r->compile_ms, &first);
+        arb_json_kv_int(out, "created", r->created, &first);
+        arb_json_kv_int(out, "last_used", r->last_used, &first);
+        fputs("}", out);
     } else {
         if (x->n == 0)
             printf("%-5s %-22s %-28s %-26s %-9s %-7s %10s %5s %6s %10s  %s\n", "layer", "kernel",
@@ -528,7 +544,7 @@ static int list_row(void *ctx, const arb_cache_listing *r)
         snprintf(shape, sizeof(shape), "%" PRId64 " %" PRId64 " %" PRId64 " %" PRId64, k->M, k->N,
                  k->K, k->gs);
         printf("%-5s %-22s %-28s %-26s %-9s %-7s %10zu %5d %6d %10.1f  %s\n",
-               layer_tag(x->cache, r->layer, tag, sizeof(tag)), k->kernel, shape, blocks,
+               layer_tag(r->layer, tag, sizeof(tag)), k->kernel, shape, blocks,
                k->precision, k->arch, r->cubin_len, r->registers, r->spill_bytes, r->compile_ms,
                utc_time(r->last_used, when, sizeof(when)));
     }
@@ -629,45 +645,49 @@ static int tune_row(void *ctx, const arb_tune_row *r)
     snprintf(blocks, sizeof(blocks), "%dx%dx%d/%dx%d/w%d/s%d", r->bm, r->bn, r->bk, r->tm, r->tn,
              r->warps, r->stages);
     if (x->json) {
-        printf("%s{\"kernel\": ", x->n ? ",\n " : "");
-        json_str(stdout, r->kernel);
-        printf(", \"M\": %" PRId64 ", \"N\": %" PRId64 ", \"K\": %" PRId64 ", \"gs\": %" PRId64
-               ", \"variant\": %d",
-               r->M, r->N, r->K, r->gs, (int)r->variant);
-        printf(", \"precision\": ");
-        json_str(stdout, r->precision);
-        printf(", \"arch\": ");
-        json_str(stdout, r->arch);
-        printf(", \"device\": ");
-        json_str(stdout, r->device);
-        printf(", \"sm_count\": %d, \"driver\": ", r->sm_count);
-        json_str(stdout, r->driver);
-        printf(", \"nvrtc\": ");
-        json_str(stdout, r->nvrtc);
-        printf(", \"build\": ");
-        json_str(stdout, r->build);
-        printf(", \"bm\": %d, \"bn\": %d, \"bk\": %d, \"tm\": %d, \"tn\": %d, \"warps\": %d, "
-               "\"stages\": %d, \"median_us\": %.3f, \"p20_us\": %.3f, \"p80_us\": %.3f, "
-               "\"repeats\": %d, \"status\": ",
-               r->bm, r->bn, r->bk, r->tm, r->tn, r->warps, r->stages, r->median_us, r->p20_us,
-               r->p80_us, r->repeats);
-        json_str(stdout, r->status);
-        printf(", \"reason\": ");
-        json_str(stdout, r->reason);
-        printf(", \"command\": ");
-        json_str(stdout, r->command);
-        printf(", \"created\": %" PRId64 ", \"stale\": %s}", r->created,
-               r->stale ? "true" : "false");
+        FILE *out = stdout;
+        int first = 1;
+        fputs(x->n ? ",\n {" : "{", out);
+        arb_json_kv_str(out, "kernel", r->kernel, &first);
+        arb_json_kv_int(out, "M", r->M, &first);
+        arb_json_kv_int(out, "N", r->N, &first);
+        arb_json_kv_int(out, "K", r->K, &first);
+        arb_json_kv_int(out, "gs", r->gs, &first);
+        arb_json_kv_int(out, "variant", r->variant, &first);
+        arb_json_kv_str(out, "precision", r->precision, &first);
+        arb_json_kv_str(out, "arch", r->arch, &first);
+        arb_json_kv_str(out, "device", r->device, &first);
+        arb_json_kv_int(out, "sm_count", r->sm_count, &first);
+        arb_json_kv_str(out, "driver", r->driver, &first);
+        arb_json_kv_str(out, "nvrtc", r->nvrtc, &first);
+        arb_json_kv_str(out, "build", r->build, &first);
+        arb_json_kv_int(out, "bm", r->bm, &first);
+        arb_json_kv_int(out, "bn", r->bn, &first);
+        arb_json_kv_int(out, "bk", r->bk, &first);
+        arb_json_kv_int(out, "tm", r->tm, &first);
+        arb_json_kv_int(out, "tn", r->tn, &first);
+        arb_json_kv_int(out, "warps", r->warps, &first);
+        arb_json_kv_int(out, "stages", r->stages, &first);
+        json_kv_fixed3(out, "median_us", r->median_us, &first);
+        json_kv_fixed3(out, "p20_us", r->p20_us, &first);
+        json_kv_fixed3(out, "p80_us", r->p80_us, &first);
+        arb_json_kv_int(out, "repeats", r->repeats, &first);
+        arb_json_kv_str(out, "status", r->status, &first);
+        arb_json_kv_str(out, "reason", r->reason, &first);
+        arb_json_kv_str(out, "command", r->command, &first);
+        arb_json_kv_int(out, "created", r->created, &first);
+        arb_json_kv_bool(out, "stale", r->stale, &first);
+        fputs("}", out);
     } else {
         if (x->n == 0)
             printf("%-22s %-28s %-9s %-7s %-26s %10s %10s %10s %-14s %s\n", "kernel", "M N K gs",
                    "precision", "arch", "blocks", "median_us", "p20_us", "p80_us", "status",
                    "device");
         char shape[96];
-        snprintf(shape, sizeof(shape), "%" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 "%s", r->M,
-                 r->N, r->K, r->gs, r->variant ? " v" : "");
-        if (r->variant)
-            snprintf(shape + strlen(shape), sizeof(shape) - strlen(shape), "%d", (int)r->variant);
+        int n = snprintf(shape, sizeof(shape), "%" PRId64 " %" PRId64 " %" PRId64 " %" PRId64,
+                         r->M, r->N, r->K, r->gs);
+        if (r->variant && n > 0 && (size_t)n < sizeof(shape))
+            snprintf(shape + n, sizeof(shape) - (size_t)n, " v%d", (int)r->variant);
         printf("%-22s %-28s %-9s %-7s %-26s %10.2f %10.2f %10.2f %-14s %s%s\n", r->kernel, shape,
                r->precision, r->arch, blocks, r->median_us, r->p20_us, r->p80_us, r->status,
                r->device, r->stale ? "  [stale: another build]" : "");

@@ -168,8 +168,13 @@ static int run_writer(const char *cache_path, const char *log_path, int64_t keys
     uint8_t *cubin = malloc(65536);
     uint8_t *want = malloc(65536);
     arb_cache *cache = NULL;
-    if (!cubin || !want)
+    if (!cubin || !want) {
+        fprintf(stderr, "arb-cache-stress: out of memory\n");
+        free(cubin);
+        free(want);
+        close(w.log_fd);
         return EXIT_FAIL;
+    }
 
     while (!end || now_s() < end) {
         arb_err err = {0};
@@ -333,8 +338,12 @@ static int run_check(const char *cache_path, int64_t keys, char **logs, int n_lo
     memset(&t, 0, sizeof(t));
     uint8_t *stored = calloc((size_t)keys, 1);
     uint8_t *want = malloc(65536);
-    if (!stored || !want)
+    if (!stored || !want) {
+        fprintf(stderr, "arb-cache-stress: check: out of memory\n");
+        free(stored);
+        free(want);
         return EXIT_FAIL;
+    }
     for (int i = 0; i < n_logs; i++)
         read_log(logs[i], keys, stored, &t);
 
@@ -347,6 +356,8 @@ static int run_check(const char *cache_path, int64_t keys, char **logs, int n_lo
     arb_status st = arb_cache_open(&cache, &opt, &err);
     if (st != ARB_OK) {
         fprintf(stderr, "arb-cache-stress: check: cannot open %s: %s\n", cache_path, err.msg);
+        free(stored);
+        free(want);
         return EXIT_FAIL;
     }
     arb_cache_verify_report r;

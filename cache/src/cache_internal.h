@@ -29,6 +29,11 @@
 #define CACHE_TOUCH_SECONDS 3600        /* last_used is rewritten at most this often */
 #define CACHE_PAGE_SIZE 16384           /* page size of new files: cubins are large BLOBs */
 
+/* A numeric macro as SQL text, e.g. "PRAGMA page_size = " CACHE_SQL_NUM(CACHE_PAGE_SIZE). */
+#define CACHE_SQL_NUM_(x) #x
+#define CACHE_SQL_NUM(x) CACHE_SQL_NUM_(x)
+#define CACHE_PAGE_SIZE_PRAGMA "PRAGMA page_size = " CACHE_SQL_NUM(CACHE_PAGE_SIZE)
+
 /* Statements prepared once per layer (on first use) and kept open. */
 typedef enum cache_stmt_id {
     STMT_GET = 0,         /* ?1 hash -> the entry columns */
@@ -36,7 +41,7 @@ typedef enum cache_stmt_id {
     STMT_INSERT,          /* every column, INSERT OR IGNORE */
     STMT_QUARANTINE_COPY, /* ?1 reason, ?2 now, ?3 hash: copy a row into quarantine */
     STMT_DELETE,          /* ?1 hash */
-    STMT_BYTES,           /* sum of cubin_len */
+    STMT_BYTES,           /* sum of the cubins' lengths */
     STMT_STATS_UPSERT,    /* ?1 scope, ?2 name, ?3 value added */
     STMT_TUNE_PUT,        /* every tuning column, INSERT OR REPLACE */
     STMT_COUNT
@@ -53,12 +58,17 @@ typedef enum cache_stmt_id {
 #define CACHE_KEY_NCOLS 19
 #define CACHE_ENTRY_NCOLS 14
 
-/* Columns of the tuning table, in the order tune.c binds and reads them. */
-#define CACHE_TUNE_COLS                                                                         \
+/* Columns of the tuning table, in the order tune.c binds and reads them.
+ * Schema version 1 had no variant: CACHE_TUNE_COLS_V1 reads such a table
+ * (a read-only layer, an import source) in the same shape, as variant 0. */
+#define CACHE_TUNE_COLS_COMMON                                                                  \
     "kernel, M, N, K, gs, precision, arch, device, sm_count, driver, nvrtc, build, bm, bn, "    \
     "bk, tm, tn, warps, stages, median_us, p20_us, p80_us, repeats, status, reason, command, "  \
-    "created, variant"
+    "created"
+#define CACHE_TUNE_COLS CACHE_TUNE_COLS_COMMON ", variant"
+#define CACHE_TUNE_COLS_V1 CACHE_TUNE_COLS_COMMON ", 0 AS variant"
 #define CACHE_TUNE_NCOLS 28
+#define CACHE_TUNE_PARAMS "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
 
 /* Column indexes of CACHE_ENTRY_COLS in a SELECT that starts with them. */
 enum {
@@ -149,9 +159,9 @@ void cache_degrade(arb_cache *c, const char *reason);
 /* The writable layer when it has a connection (readable), else NULL. */
 cache_layer *cache_wlayer(arb_cache *c);
 
-/* The layer at public index `layer` (0..n_readonly-1, or the writable layer
- * as ARB_CACHE_LAYER_WRITABLE or n_readonly), else NULL. */
-cache_layer *cache_layer_at(arb_cache *c, int layer);
+/* The writable layer when puts may reach it (not degraded, not read-only),
+ * else NULL. */
+cache_layer *cache_writable_layer(arb_cache *c);
 
 /* Public index of a layer: its position, or ARB_CACHE_LAYER_WRITABLE. */
 int cache_layer_index(const arb_cache *c, const cache_layer *l);
@@ -206,6 +216,15 @@ int cache_write_txn(arb_cache *c, cache_layer *l, cache_txn_fn body, void *ctx);
  * NULL when out of memory. Free with free(). */
 char *cache_file_uri(const char *path, const char *query);
 
+/* A text column, "" for NULL. */
+const char *cache_column_text(sqlite3_stmt *st, int col);
+
+/* s, or "" for NULL. */
+static inline const char *cache_str(const char *s)
+{
+    return s ? s : "";
+}
+
 /* ---- schema.c ------------------------------------------------------------- */
 
 const char *cache_stmt_sql(cache_stmt_id id);
@@ -251,20 +270,15 @@ char *cache_parent_dir(const char *path);
 int cache_row_valid(const void *cubin, int64_t bytes, int64_t cubin_len, const char *checksum,
                     char *why, size_t why_len);
 
-/* Bind the key fields to ?first .. ?first+18 in CACHE_KEY_COLS order. */
-int cache_bind_key(sqlite3_stmt *st, int first, const arb_cache_key *key);
-
 /* Evict least-recently-used rows of `l` until its cubin bytes are <= cap
- * (inside the caller's transaction). */
+ * (inside the caller's transaction). `evicted` (may be NULL) receives the
+ * count. */
 int cache_evict(arb_cache *c, cache_layer *l, int64_t cap, int64_t *evicted);
 
 /* Move row `hash` of the writable layer to quarantine (own transaction).
  * only_if_bad: re-check inside the transaction and move only a bad row. */
 int cache_quarantine_row(arb_cache *c, cache_layer *l, const char *hash, const char *reason,
                          int only_if_bad, int *moved);
-
-/* Enforce max_bytes on the writable layer (own transaction). */
-int cache_enforce_cap(arb_cache *c, cache_layer *l);
 
 /* A write to the writable layer failed with `rc` while doing `what`: degrade
  * (read-only, full, I/O), rebuild (corrupt) or warn (busy), so that the
@@ -275,7 +289,8 @@ arb_status cache_write_failed(arb_cache *c, cache_layer *l, int rc, const char *
 
 /* ---- stats.c -------------------------------------------------------------- */
 
-/* Write the buffered counters (no lock taken); drop them when degraded. */
+/* Write the buffered counters (no lock taken). While the cache is degraded
+ * they stay buffered (arb_cache_stats_each still reports them). */
 arb_status cache_stats_flush_locked(arb_cache *c, arb_err *err);
 void cache_stats_free(arb_cache *c);
 

@@ -89,7 +89,17 @@ cache_layer *cache_wlayer(arb_cache *c)
     return &c->layer[c->n_readonly];
 }
 
-cache_layer *cache_layer_at(arb_cache *c, int layer)
+cache_layer *cache_writable_layer(arb_cache *c)
+{
+    cache_layer *l = cache_wlayer(c);
+    if (!c->writable || !l || l->readonly)
+        return NULL;
+    return l;
+}
+
+/* The layer at public index `layer` (0..n_readonly-1, or the writable layer
+ * as ARB_CACHE_LAYER_WRITABLE or n_readonly), else NULL. */
+static cache_layer *layer_at(arb_cache *c, int layer)
 {
     if (layer >= 0 && layer < c->n_readonly)
         return &c->layer[layer];
@@ -255,7 +265,7 @@ const char *arb_cache_layer_name(const arb_cache *cache, int layer)
 {
     if (!cache)
         return NULL;
-    const cache_layer *l = cache_layer_at((arb_cache *)cache, layer);
+    const cache_layer *l = layer_at((arb_cache *)cache, layer);
     return l ? l->name : NULL;
 }
 

@@ -26,12 +26,12 @@ static arb_status layer_int(arb_cache *c, cache_layer *l, const char *sql, int64
 /* The writable layer for a maintenance write, or an error saying why not. */
 static arb_status writable_layer(arb_cache *c, const char *what, cache_layer **out, arb_err *err)
 {
-    cache_layer *l = cache_wlayer(c);
+    cache_layer *l = cache_writable_layer(c);
     *out = NULL;
     if (!c->has_writable)
         return ARB_FAIL(err, ARB_ERR_INVALID_ARG, "cannot %s: no writable cache is open (set "
                                                   "ARB_CACHE or pass --cache FILE)", what);
-    if (!l || !c->writable || l->readonly)
+    if (!l)
         return ARB_FAIL(err, ARB_ERR_READONLY,
                         "cannot %s: kernel cache %s is not writable (see the warning above); "
                         "fix its file or folder permissions",
@@ -62,8 +62,7 @@ arb_status arb_cache_summarize(arb_cache *cache, arb_cache_summary *out, arb_err
         int64_t page_size = 0;
         st = layer_int(cache, l, "SELECT count(*) FROM entries", &out->entries, err);
         if (!st)
-            st = layer_int(cache, l, "SELECT coalesce(sum(cubin_len), 0) FROM entries",
-                           &out->cubin_bytes, err);
+            st = layer_int(cache, l, cache_stmt_sql(STMT_BYTES), &out->cubin_bytes, err);
         if (!st)
             st = layer_int(cache, l, "SELECT count(*) FROM quarantine", &out->quarantined, err);
         if (!st)
@@ -79,12 +78,6 @@ arb_status arb_cache_summarize(arb_cache *cache, arb_cache_summary *out, arb_err
 }
 
 /* ---- List ------------------------------------------------------------------ */
-
-static const char *text_col(sqlite3_stmt *st, int col)
-{
-    const char *s = (const char *)sqlite3_column_text(st, col);
-    return s ? s : "";
-}
 
 /* Rows of one layer to `fn`; *stop set when it asked to stop. */
 static arb_status list_layer(arb_cache *c, cache_layer *l, arb_cache_list_fn fn, void *ctx,
@@ -104,9 +97,9 @@ static arb_status list_layer(arb_cache *c, cache_layer *l, arb_cache_list_fn fn,
         arb_cache_listing row;
         int i = 0;
         memset(&row, 0, sizeof(row));
-        row.hash = text_col(st, i++);
-        row.key.kernel = text_col(st, i++);
-        row.key.name_expr = text_col(st, i++);
+        row.hash = cache_column_text(st, i++);
+        row.key.kernel = cache_column_text(st, i++);
+        row.key.name_expr = cache_column_text(st, i++);
         row.key.M = sqlite3_column_int64(st, i++);
         row.key.N = sqlite3_column_int64(st, i++);
         row.key.K = sqlite3_column_int64(st, i++);
@@ -118,12 +111,12 @@ static arb_status list_layer(arb_cache *c, cache_layer *l, arb_cache_list_fn fn,
         row.key.tn = sqlite3_column_int(st, i++);
         row.key.warps = sqlite3_column_int(st, i++);
         row.key.stages = sqlite3_column_int(st, i++);
-        row.key.precision = text_col(st, i++);
-        row.key.arch = text_col(st, i++);
-        row.key.nvrtc_version = text_col(st, i++);
-        row.key.template_sha = text_col(st, i++);
-        row.key.options = text_col(st, i++);
-        row.key.env = text_col(st, i++);
+        row.key.precision = cache_column_text(st, i++);
+        row.key.arch = cache_column_text(st, i++);
+        row.key.nvrtc_version = cache_column_text(st, i++);
+        row.key.template_sha = cache_column_text(st, i++);
+        row.key.options = cache_column_text(st, i++);
+        row.key.env = cache_column_text(st, i++);
         row.cubin_len = (size_t)sqlite3_column_int64(st, i++);
         row.registers = sqlite3_column_int(st, i++);
         row.spill_bytes = sqlite3_column_int(st, i++);
@@ -212,7 +205,7 @@ static arb_status verify_layer(arb_cache *c, cache_layer *l, arb_cache_verify_re
     if (rc == SQLITE_OK)
         rc = cache_step(c, q);
     if (rc == SQLITE_ROW) {
-        const char *text = text_col(q, 0);
+        const char *text = cache_column_text(q, 0);
         if (strcmp(text, "ok") != 0) {
             r->integrity_ok = 0;
             note_problem(r, "%s: integrity_check: %s", l->name, text);
@@ -238,12 +231,12 @@ static arb_status verify_layer(arb_cache *c, cache_layer *l, arb_cache_verify_re
             const void *blob = sqlite3_column_blob(q, 1);
             int64_t bytes = sqlite3_column_bytes(q, 1);
             r->checked++;
-            if (cache_row_valid(blob, bytes, sqlite3_column_int64(q, 2), text_col(q, 3), why,
-                                sizeof(why)))
+            if (cache_row_valid(blob, bytes, sqlite3_column_int64(q, 2), cache_column_text(q, 3),
+                                why, sizeof(why)))
                 continue;
             r->bad++;
-            note_problem(r, "%s: entry %s: %s", l->name, text_col(q, 0), why);
-            if (!l->readonly && hash_list_add(&bad, text_col(q, 0)) != 0) {
+            note_problem(r, "%s: entry %s: %s", l->name, cache_column_text(q, 0), why);
+            if (!l->readonly && hash_list_add(&bad, cache_column_text(q, 0)) != 0) {
                 st = ARB_FAIL(err, ARB_ERR_NOMEM, "verify: out of memory");
                 goto out;
             }
@@ -360,7 +353,7 @@ arb_status arb_cache_clear(arb_cache *cache, int tuning, arb_err *err)
     if (cache_rc_corrupt(rc)) {
         /* Too damaged to delete from: rebuilding it empty is clearing it. */
         cache_recover(cache, l);
-        if (cache->writable && cache_wlayer(cache))
+        if (cache_writable_layer(cache))
             rc = cache_write_txn(cache, l, clear_body, &tuning);
     }
     if (rc != SQLITE_OK) {

@@ -9,7 +9,8 @@
  *   ours, older version       -> run the migrations, in one transaction
  *   ours, this version        -> use it
  *   ours, newer version       -> leave it untouched, open it read-only, warn
- *   not a database / corrupt / foreign / tables missing
+ *   not a database / corrupt / foreign / ours but a version below 1 or
+ *   tables missing
  *                             -> copy its bytes to <path>.corrupt-<unix time>,
  *                                reset it in place through SQLite, create the
  *                                schema, warn
@@ -104,13 +105,16 @@ static const char *const migrations[ARB_CACHE_SCHEMA_VERSION] = {
     "ALTER TABLE tuning_v2 RENAME TO tuning;",
 };
 
-/* The tables a current file must have. */
+/* The tables a file of any version from 1 up has (version 1 created all of
+ * them). A migration that adds a table must make classify()'s check depend
+ * on the version, or older files would be rebuilt instead of migrated. */
 static const char *const our_tables[] = {"entries", "quarantine", "stats", "tuning"};
 #define N_OUR_TABLES ((int)(sizeof(our_tables) / sizeof(our_tables[0])))
 
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_GET] = "SELECT " CACHE_ENTRY_COLS " FROM entries WHERE hash = ?1",
-    [STMT_TOUCH] = "UPDATE entries SET last_used = ?1 WHERE hash = ?2 AND last_used < ?1 - 3600",
+    [STMT_TOUCH] = "UPDATE entries SET last_used = ?1 WHERE hash = ?2 AND last_used < ?1 - "
+                   CACHE_SQL_NUM(CACHE_TOUCH_SECONDS),
     [STMT_INSERT] = "INSERT OR IGNORE INTO entries (hash, " CACHE_KEY_COLS ", " CACHE_ENTRY_COLS
                     ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
                     "?,?)",
@@ -118,15 +122,19 @@ static const char *const stmt_sql[STMT_COUNT] = {
                              ", reason, quarantined_at) SELECT hash, " CACHE_KEY_COLS
                              ", " CACHE_ENTRY_COLS ", ?1, ?2 FROM entries WHERE hash = ?3",
     [STMT_DELETE] = "DELETE FROM entries WHERE hash = ?1",
-    [STMT_BYTES] = "SELECT coalesce(sum(cubin_len), 0) FROM entries",
+    /* length(cubin), not cubin_len: SQLite reads a BLOB's length from the
+     * record header, while cubin_len, stored after the BLOB, sits at the end
+     * of its overflow chain, so summing it read the whole file on every put. */
+    [STMT_BYTES] = "SELECT coalesce(sum(length(cubin)), 0) FROM entries",
     [STMT_STATS_UPSERT] = "INSERT INTO stats (scope, name, value) VALUES (?1, ?2, ?3) "
                           "ON CONFLICT (scope, name) DO UPDATE SET value = value + excluded.value",
-    [STMT_TUNE_PUT] = "INSERT OR REPLACE INTO tuning (" CACHE_TUNE_COLS
-                      ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [STMT_TUNE_PUT] = "INSERT OR REPLACE INTO tuning (" CACHE_TUNE_COLS ") VALUES ("
+                      CACHE_TUNE_PARAMS ")",
 };
 
 _Static_assert(CACHE_KEY_NCOLS + CACHE_ENTRY_NCOLS + 1 == 34, "STMT_INSERT has 34 parameters");
-_Static_assert(CACHE_TUNE_NCOLS == 28, "STMT_TUNE_PUT has 28 parameters");
+_Static_assert(CACHE_TUNE_NCOLS == 28 && sizeof(CACHE_TUNE_PARAMS) == 2 * 28,
+               "STMT_TUNE_PUT has 28 parameters");
 
 const char *cache_stmt_sql(cache_stmt_id id)
 {
@@ -234,7 +242,6 @@ static int classify(arb_cache *c, sqlite3 *db, file_info *info)
             snprintf(info->detail, sizeof(info->detail), "schema version %lld",
                      (long long)version);
         } else if (ours_found < N_OUR_TABLES) {
-            /* Version 1 already had all four tables. */
             info->state = FILE_DAMAGED;
             snprintf(info->detail, sizeof(info->detail), "found only: %s",
                      names_len ? names : "no tables");
@@ -316,11 +323,8 @@ static int migrate_body(arb_cache *c, cache_layer *l, void *ctx)
 static int prepare_file(arb_cache *c, cache_layer *l, const file_info *info)
 {
     int rc;
-    if (info->state == FILE_EMPTY) {
-        char sql[64];
-        snprintf(sql, sizeof(sql), "PRAGMA page_size = %d", CACHE_PAGE_SIZE);
-        cache_exec(c, l->db, sql); /* a hint: ignored once the file has pages */
-    }
+    if (info->state == FILE_EMPTY)
+        cache_exec(c, l->db, CACHE_PAGE_SIZE_PRAGMA); /* a hint: ignored once the file has pages */
     rc = cache_exec(c, l->db, "PRAGMA journal_mode = WAL");
     if (rc == SQLITE_OK)
         rc = cache_exec(c, l->db, "PRAGMA synchronous = NORMAL");
@@ -490,10 +494,8 @@ static int rebuild(arb_cache *c, cache_layer *l, const file_info *seen, int deep
     }
 
     cache_layer_finalize(l);
-    char page_sql[64];
-    snprintf(page_sql, sizeof(page_sql), "PRAGMA page_size = %d", CACHE_PAGE_SIZE);
     sqlite3_db_config(l->db, SQLITE_DBCONFIG_RESET_DATABASE, 1, 0);
-    cache_exec(c, l->db, page_sql); /* a hint for the VACUUM that follows */
+    cache_exec(c, l->db, CACHE_PAGE_SIZE_PRAGMA); /* a hint for the VACUUM that follows */
     rc = cache_exec(c, l->db, "VACUUM");
     sqlite3_db_config(l->db, SQLITE_DBCONFIG_RESET_DATABASE, 0, 0);
     if (rc != SQLITE_OK)

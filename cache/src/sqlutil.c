@@ -239,3 +239,8 @@ char *cache_file_uri(const char *path, const char *query)
     *p = '\0';
     return uri;
 }
+
+const char *cache_column_text(sqlite3_stmt *st, int col)
+{
+    return cache_str((const char *)sqlite3_column_text(st, col));
+}

@@ -91,8 +91,8 @@ static int flush_body(arb_cache *c, cache_layer *l, void *ctx)
 
 arb_status cache_stats_flush_locked(arb_cache *c, arb_err *err)
 {
-    cache_layer *l = cache_wlayer(c);
-    if (c->n_stats == 0 || !c->writable || !l || l->readonly)
+    cache_layer *l = cache_writable_layer(c);
+    if (c->n_stats == 0 || !l)
         return ARB_OK;
     int rc = cache_write_txn(c, l, flush_body, NULL);
     if (rc != SQLITE_OK)
@@ -190,8 +190,8 @@ arb_status arb_cache_stats_zero(arb_cache *cache, arb_err *err)
     if (st)
         return st;
     cache_stats_free(cache);
-    cache_layer *l = cache_wlayer(cache);
-    if (cache->has_writable && (!l || !cache->writable || l->readonly)) {
+    cache_layer *l = cache_writable_layer(cache);
+    if (cache->has_writable && !l) {
         st = ARB_FAIL(err, ARB_ERR_READONLY,
                       "cannot zero the statistics: kernel cache %s is not writable",
                       cache->layer[cache->n_readonly].path);

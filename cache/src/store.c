@@ -43,18 +43,14 @@ int cache_row_valid(const void *cubin, int64_t bytes, int64_t cubin_len, const c
     return 1;
 }
 
-static const char *str_or_empty(const char *s)
-{
-    return s ? s : "";
-}
-
-int cache_bind_key(sqlite3_stmt *st, int first, const arb_cache_key *key)
+/* Bind the key fields to ?first .. ?first+18 in CACHE_KEY_COLS order. */
+static int bind_key(sqlite3_stmt *st, int first, const arb_cache_key *key)
 {
     int i = first;
     int rc = SQLITE_OK;
 #define BIND_TEXT(v) \
     if (rc == SQLITE_OK) \
-    rc = sqlite3_bind_text(st, i++, str_or_empty(v), -1, SQLITE_STATIC)
+    rc = sqlite3_bind_text(st, i++, cache_str(v), -1, SQLITE_STATIC)
 #define BIND_INT(v) \
     if (rc == SQLITE_OK) \
     rc = sqlite3_bind_int64(st, i++, (sqlite3_int64)(v))
@@ -141,8 +137,8 @@ static arb_status fill_entry(sqlite3_stmt *st, const void *blob, int64_t bytes,
     const char *sum = (const char *)sqlite3_column_text(st, COL_CHECKSUM);
     memset(entry, 0, sizeof(*entry));
     entry->cubin = cache_malloc(bytes > 0 ? (size_t)bytes : 1);
-    entry->lowered_name = cache_strdup(str_or_empty(lowered));
-    entry->compile_log = cache_strdup(str_or_empty(log));
+    entry->lowered_name = cache_strdup(cache_str(lowered));
+    entry->compile_log = cache_strdup(cache_str(log));
     if (!entry->cubin || !entry->lowered_name || !entry->compile_log) {
         arb_cache_entry_free(entry);
         return ARB_FAIL(err, ARB_ERR_NOMEM, "kernel cache: out of memory reading an entry");
@@ -159,17 +155,18 @@ static arb_status fill_entry(sqlite3_stmt *st, const void *blob, int64_t bytes,
     entry->compile_ms = sqlite3_column_double(st, COL_COMPILE_MS);
     entry->created = sqlite3_column_int64(st, COL_CREATED);
     entry->last_used = sqlite3_column_int64(st, COL_LAST_USED);
-    snprintf(entry->checksum, sizeof(entry->checksum), "%s", str_or_empty(sum));
+    snprintf(entry->checksum, sizeof(entry->checksum), "%s", cache_str(sum));
     return ARB_OK;
 }
 
-/* Rewrite last_used of a hit in the writable layer, at most once an hour. */
+/* Rewrite last_used of a hit in the writable layer (one that puts reach),
+ * at most once every CACHE_TOUCH_SECONDS. */
 static arb_status touch(arb_cache *c, cache_layer *l, const char *hash, arb_cache_entry *entry,
                         int64_t last_used, arb_err *err)
 {
     int64_t now = (int64_t)time(NULL);
     int rc;
-    if (!c->writable || l->readonly || last_used >= now - CACHE_TOUCH_SECONDS)
+    if (last_used >= now - CACHE_TOUCH_SECONDS)
         return ARB_OK;
     sqlite3_stmt *st = cache_stmt(c, l, STMT_TOUCH, &rc);
     if (st) {
@@ -227,7 +224,7 @@ static arb_status lookup_layer(arb_cache *c, cache_layer *l, const char *hash,
         *hit = 1;
         if (entry)
             entry->layer = cache_layer_index(c, l);
-        if (l == cache_wlayer(c))
+        if (l == cache_writable_layer(c))
             st = touch(c, l, hash, entry, last_used, err);
         if (st && entry)
             arb_cache_entry_free(entry);
@@ -237,7 +234,7 @@ static arb_status lookup_layer(arb_cache *c, cache_layer *l, const char *hash,
     }
 
     int moved = 0;
-    if (l == cache_wlayer(c) && c->writable && !l->readonly) {
+    if (l == cache_writable_layer(c)) {
         rc = cache_quarantine_row(c, l, hash, why, 1, &moved);
         if (rc != SQLITE_OK)
             st = cache_write_failed(c, l, rc, "moving a damaged entry to quarantine", err);
@@ -331,12 +328,12 @@ int cache_evict(arb_cache *c, cache_layer *l, int64_t cap, int64_t *evicted)
 {
     int rc;
     int64_t total = 0;
+    int64_t deleted = 0;
     char (*victims)[ARB_CACHE_HASH_LEN] = NULL;
     size_t n = 0;
     size_t cap_victims = 0;
     sqlite3_stmt *sel = NULL;
 
-    *evicted = 0;
     sqlite3_stmt *sum = cache_stmt(c, l, STMT_BYTES, &rc);
     if (!sum)
         goto out;
@@ -352,7 +349,8 @@ int cache_evict(arb_cache *c, cache_layer *l, int64_t cap, int64_t *evicted)
 
     /* Oldest first: collect the victims, then delete them. */
     rc = sqlite3_prepare_v2(l->db,
-                            "SELECT hash, cubin_len FROM entries ORDER BY last_used, created, hash",
+                            "SELECT hash, length(cubin) FROM entries "
+                            "ORDER BY last_used, created, hash",
                             -1, &sel, NULL);
     if (rc != SQLITE_OK)
         goto out;
@@ -367,8 +365,7 @@ int cache_evict(arb_cache *c, cache_layer *l, int64_t cap, int64_t *evicted)
             victims = p;
             cap_victims = grow;
         }
-        snprintf(victims[n++], ARB_CACHE_HASH_LEN, "%s",
-                 str_or_empty((const char *)sqlite3_column_text(sel, 0)));
+        snprintf(victims[n++], ARB_CACHE_HASH_LEN, "%s", cache_column_text(sel, 0));
         total -= sqlite3_column_int64(sel, 1);
     }
     if (rc == SQLITE_ROW || rc == SQLITE_DONE)
@@ -387,7 +384,7 @@ int cache_evict(arb_cache *c, cache_layer *l, int64_t cap, int64_t *evicted)
         sqlite3_reset(del);
         if (rc == SQLITE_DONE) {
             rc = SQLITE_OK;
-            (*evicted)++;
+            deleted++;
         }
     }
 out:
@@ -395,25 +392,9 @@ out:
         cache_note(c, l->db);
     sqlite3_finalize(sel);
     free(victims);
+    if (evicted)
+        *evicted = deleted;
     return rc;
-}
-
-typedef struct cap_ctx {
-    int64_t evicted;
-} cap_ctx;
-
-static int cap_body(arb_cache *c, cache_layer *l, void *ctx)
-{
-    cap_ctx *x = ctx;
-    return cache_evict(c, l, c->max_bytes, &x->evicted);
-}
-
-int cache_enforce_cap(arb_cache *c, cache_layer *l)
-{
-    cap_ctx x = {0};
-    if (c->max_bytes <= 0)
-        return SQLITE_OK;
-    return cache_write_txn(c, l, cap_body, &x);
 }
 
 /* ---- Put ------------------------------------------------------------------- */
@@ -425,7 +406,6 @@ typedef struct put_ctx {
     const char *checksum;
     int64_t now;
     int inserted;
-    int64_t evicted;
 } put_ctx;
 
 static int put_body(arb_cache *c, cache_layer *l, void *ctx)
@@ -434,27 +414,26 @@ static int put_body(arb_cache *c, cache_layer *l, void *ctx)
     const arb_cache_entry *e = x->entry;
     int rc;
     x->inserted = 0;
-    x->evicted = 0;
     sqlite3_stmt *st = cache_stmt(c, l, STMT_INSERT, &rc);
     if (!st)
         return rc;
     int i = 1;
     sqlite3_bind_text(st, i++, x->hash, -1, SQLITE_STATIC);
-    rc = cache_bind_key(st, i, x->key);
+    rc = bind_key(st, i, x->key);
     i += CACHE_KEY_NCOLS;
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_blob64(st, i++, e->cubin, (sqlite3_uint64)e->cubin_len, SQLITE_STATIC);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(st, i++, (sqlite3_int64)e->cubin_len);
         sqlite3_bind_text(st, i++, x->checksum, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, i++, str_or_empty(e->lowered_name), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, i++, cache_str(e->lowered_name), -1, SQLITE_STATIC);
         sqlite3_bind_int(st, i++, e->block_x);
         sqlite3_bind_int(st, i++, e->block_y);
         sqlite3_bind_int(st, i++, e->block_z);
         sqlite3_bind_int(st, i++, e->shared_bytes);
         sqlite3_bind_int(st, i++, e->registers);
         sqlite3_bind_int(st, i++, e->spill_bytes);
-        sqlite3_bind_text(st, i++, str_or_empty(e->compile_log), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, i++, cache_str(e->compile_log), -1, SQLITE_STATIC);
         sqlite3_bind_double(st, i++, e->compile_ms);
         sqlite3_bind_int64(st, i++, x->now);
         sqlite3_bind_int64(st, i++, x->now);
@@ -465,7 +444,7 @@ static int put_body(arb_cache *c, cache_layer *l, void *ctx)
         return rc == SQLITE_OK ? SQLITE_ERROR : rc;
     x->inserted = sqlite3_changes(l->db) > 0;
     if (x->inserted && c->max_bytes > 0)
-        return cache_evict(c, l, c->max_bytes, &x->evicted);
+        return cache_evict(c, l, c->max_bytes, NULL);
     return SQLITE_OK;
 }
 
@@ -512,12 +491,12 @@ arb_status arb_cache_put(arb_cache *cache, const arb_cache_key *key, const arb_c
         goto out;
     entered = 1;
 
-    cache_layer *l = cache_wlayer(cache);
-    if (!cache->writable || !l || l->readonly)
+    cache_layer *l = cache_writable_layer(cache);
+    if (!l)
         goto out;
     arb_cache_key_hash(key, hash);
     arb_sha256_hex_of(entry->cubin, entry->cubin_len, checksum);
-    put_ctx x = {key, entry, hash, checksum, (int64_t)time(NULL), 0, 0};
+    put_ctx x = {key, entry, hash, checksum, (int64_t)time(NULL), 0};
     int rc = cache_write_txn(cache, l, put_body, &x);
     if (rc != SQLITE_OK) {
         st = cache_write_failed(cache, l, rc, "storing a kernel", err);
@@ -645,8 +624,8 @@ arb_status arb_cache_quarantine(arb_cache *cache, const char *hash, const char *
             goto out;
         }
     }
-    cache_layer *l = cache_wlayer(cache);
-    if (cache->writable && l && !l->readonly) {
+    cache_layer *l = cache_writable_layer(cache);
+    if (l) {
         int moved = 0;
         int rc = cache_quarantine_row(cache, l, hash, reason ? reason : "", 0, &moved);
         if (rc != SQLITE_OK)

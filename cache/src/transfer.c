@@ -32,7 +32,6 @@
 
 #define TUNE_UNIQUE "kernel, M, N, K, gs, variant, precision, arch, device, driver, nvrtc, " \
                     "build, bm, bn, bk, tm, tn, warps, stages"
-#define TUNE_PARAMS "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
 
 /* Copy the valid rows of `from` (a SELECT_ENTRY_ROW cursor) into `ins` (an
  * insert of the same columns). Counts rows inserted and rows not. */
@@ -78,12 +77,7 @@ static int copy_tuning(arb_cache *c, sqlite3 *src, sqlite3 *dst, const char *ins
     sqlite3_stmt *ins = NULL;
     int rc = sqlite3_prepare_v2(src, "SELECT " CACHE_TUNE_COLS " FROM tuning", -1, &from, NULL);
     if (rc != SQLITE_OK) /* a version-1 file: its rows were measured as variant 0 */
-        rc = sqlite3_prepare_v2(src,
-                                "SELECT kernel, M, N, K, gs, precision, arch, device, sm_count, "
-                                "driver, nvrtc, build, bm, bn, bk, tm, tn, warps, stages, "
-                                "median_us, p20_us, p80_us, repeats, status, reason, command, "
-                                "created, 0 FROM tuning",
-                                -1, &from, NULL);
+        rc = sqlite3_prepare_v2(src, "SELECT " CACHE_TUNE_COLS_V1 " FROM tuning", -1, &from, NULL);
     if (rc != SQLITE_OK) {
         cache_note(c, src);
         goto out;
@@ -161,9 +155,7 @@ static int export_rows(arb_cache *c, sqlite3 *dst, int64_t *exported)
         sqlite3_finalize(from);
         /* Read-only layers first: the writable layer's tuning rows replace theirs. */
         if (rc == SQLITE_OK)
-            rc = copy_tuning(c, l->db, dst,
-                             "INSERT OR REPLACE INTO tuning (" CACHE_TUNE_COLS ") VALUES (" TUNE_PARAMS
-                             ")");
+            rc = copy_tuning(c, l->db, dst, cache_stmt_sql(STMT_TUNE_PUT));
     }
     sqlite3_finalize(ins);
     if (rc == SQLITE_OK)
@@ -222,9 +214,7 @@ arb_status arb_cache_export(arb_cache *cache, const char *path, int64_t *exporte
         goto out;
     }
     sqlite3_extended_result_codes(dst, 1);
-    char sql[64];
-    snprintf(sql, sizeof(sql), "PRAGMA page_size = %d", CACHE_PAGE_SIZE);
-    sqlite3_exec(dst, sql, NULL, NULL, NULL);
+    sqlite3_exec(dst, CACHE_PAGE_SIZE_PRAGMA, NULL, NULL, NULL);
     rc = cache_create_schema(cache, dst);
     if (rc == SQLITE_OK)
         rc = export_rows(cache, dst, &count);
@@ -276,7 +266,6 @@ typedef struct import_ctx {
     sqlite3 *src;
     int64_t imported;
     int64_t skipped;
-    int64_t evicted;
 } import_ctx;
 
 static int import_body(arb_cache *c, cache_layer *l, void *ctx)
@@ -285,7 +274,6 @@ static int import_body(arb_cache *c, cache_layer *l, void *ctx)
     sqlite3_stmt *from = NULL;
     x->imported = 0;
     x->skipped = 0;
-    x->evicted = 0;
     int rc;
     sqlite3_stmt *ins = cache_stmt(c, l, STMT_INSERT, &rc);
     if (!ins)
@@ -298,7 +286,7 @@ static int import_body(arb_cache *c, cache_layer *l, void *ctx)
     sqlite3_finalize(from);
     if (rc == SQLITE_OK)
         rc = copy_tuning(c, x->src, l->db,
-                         "INSERT INTO tuning (" CACHE_TUNE_COLS ") VALUES (" TUNE_PARAMS
+                         "INSERT INTO tuning (" CACHE_TUNE_COLS ") VALUES (" CACHE_TUNE_PARAMS
                          ") ON CONFLICT (" TUNE_UNIQUE ") DO UPDATE SET "
                          "sm_count = excluded.sm_count, median_us = excluded.median_us, "
                          "p20_us = excluded.p20_us, p80_us = excluded.p80_us, "
@@ -306,7 +294,7 @@ static int import_body(arb_cache *c, cache_layer *l, void *ctx)
                          "reason = excluded.reason, command = excluded.command, "
                          "created = excluded.created WHERE excluded.created > tuning.created");
     if (rc == SQLITE_OK && c->max_bytes > 0)
-        rc = cache_evict(c, l, c->max_bytes, &x->evicted);
+        rc = cache_evict(c, l, c->max_bytes, NULL);
     return rc;
 }
 
@@ -324,8 +312,8 @@ arb_status arb_cache_import(arb_cache *cache, const char *path, int64_t *importe
     st = cache_enter(cache, "arb_cache_import", err);
     if (st)
         return st;
-    cache_layer *l = cache_wlayer(cache);
-    if (!cache->writable || !l || l->readonly) {
+    cache_layer *l = cache_writable_layer(cache);
+    if (!l) {
         st = ARB_FAIL(err, ARB_ERR_READONLY,
                       "cannot import %s: %s", path,
                       cache->has_writable ? "the kernel cache is not writable (see the warning "

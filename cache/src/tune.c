@@ -1,8 +1,9 @@
 /*
  * tune.c - the tuning table: one row per measured candidate configuration.
  *
- * A row is keyed by (kernel, shape, precision, arch, device, driver, nvrtc,
- * build, configuration); measuring the same candidate again replaces it.
+ * A row is keyed by (kernel, shape, variant, precision, arch, device, driver,
+ * nvrtc, build, configuration); measuring the same candidate again replaces
+ * it.
  * Rows from another engine build or NVRTC are kept, not trusted: readers get
  * them with stale = 1 (TVM, BitBLAS and MIOpen keep old results the same way).
  */
@@ -15,11 +16,6 @@ typedef struct tune_put_ctx {
     const arb_tune_row *row;
     int64_t created;
 } tune_put_ctx;
-
-static const char *str_or_empty(const char *s)
-{
-    return s ? s : "";
-}
 
 static int tune_put_body(arb_cache *c, cache_layer *l, void *ctx)
 {
@@ -54,8 +50,8 @@ static int tune_put_body(arb_cache *c, cache_layer *l, void *ctx)
     sqlite3_bind_double(st, i++, r->p80_us);
     sqlite3_bind_int(st, i++, r->repeats);
     sqlite3_bind_text(st, i++, r->status, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, i++, str_or_empty(r->reason), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, i++, str_or_empty(r->command), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, i++, cache_str(r->reason), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, i++, cache_str(r->command), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, i++, x->created);
     sqlite3_bind_int(st, i++, r->variant);
     rc = sqlite3_step(st);
@@ -79,8 +75,8 @@ arb_status arb_tune_put(arb_cache *cache, const arb_tune_row *row, arb_err *err)
     st = cache_enter(cache, "arb_tune_put", err);
     if (st)
         return st;
-    cache_layer *l = cache_wlayer(cache);
-    if (!cache->writable || !l || l->readonly) {
+    cache_layer *l = cache_writable_layer(cache);
+    if (!l) {
         if (cache->has_writable)
             cache_warn(cache, "tuning results are not stored: kernel cache %s is not writable",
                        cache->layer[cache->n_readonly].path);
@@ -97,29 +93,17 @@ out:
     return st;
 }
 
-static const char *text_col(sqlite3_stmt *st, int col)
-{
-    const char *s = (const char *)sqlite3_column_text(st, col);
-    return s ? s : "";
-}
-
 /* Rows of one layer to `fn`; *stop set when it asked to stop. */
 static arb_status tune_layer(arb_cache *c, cache_layer *l, const char *build, const char *nvrtc,
                              arb_tune_fn fn, void *ctx, int *stop, arb_err *err)
 {
+#define TUNE_ORDER                                                                              \
+    " FROM tuning ORDER BY kernel, M, N, K, gs, variant, precision, arch, device, median_us, id"
     sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(l->db,
-                                "SELECT " CACHE_TUNE_COLS " FROM tuning ORDER BY kernel, M, N, "
-                                "K, gs, variant, precision, arch, device, median_us, id",
-                                -1, &q, NULL);
+    int rc = sqlite3_prepare_v2(l->db, "SELECT " CACHE_TUNE_COLS TUNE_ORDER, -1, &q, NULL);
     if (rc != SQLITE_OK) /* a read-only layer of schema version 1: rows are variant 0 */
-        rc = sqlite3_prepare_v2(l->db,
-                                "SELECT kernel, M, N, K, gs, precision, arch, device, sm_count, "
-                                "driver, nvrtc, build, bm, bn, bk, tm, tn, warps, stages, "
-                                "median_us, p20_us, p80_us, repeats, status, reason, command, "
-                                "created, 0 FROM tuning ORDER BY kernel, M, N, K, gs, precision, "
-                                "arch, device, median_us, id",
-                                -1, &q, NULL);
+        rc = sqlite3_prepare_v2(l->db, "SELECT " CACHE_TUNE_COLS_V1 TUNE_ORDER, -1, &q, NULL);
+#undef TUNE_ORDER
     if (rc != SQLITE_OK) {
         cache_note(c, l->db);
         return cache_sqlite_fail(c, l, rc, "reading tuning rows", err);
@@ -128,18 +112,18 @@ static arb_status tune_layer(arb_cache *c, cache_layer *l, const char *build, co
         arb_tune_row r;
         int i = 0;
         memset(&r, 0, sizeof(r));
-        r.kernel = text_col(q, i++);
+        r.kernel = cache_column_text(q, i++);
         r.M = sqlite3_column_int64(q, i++);
         r.N = sqlite3_column_int64(q, i++);
         r.K = sqlite3_column_int64(q, i++);
         r.gs = sqlite3_column_int64(q, i++);
-        r.precision = text_col(q, i++);
-        r.arch = text_col(q, i++);
-        r.device = text_col(q, i++);
+        r.precision = cache_column_text(q, i++);
+        r.arch = cache_column_text(q, i++);
+        r.device = cache_column_text(q, i++);
         r.sm_count = sqlite3_column_int(q, i++);
-        r.driver = text_col(q, i++);
-        r.nvrtc = text_col(q, i++);
-        r.build = text_col(q, i++);
+        r.driver = cache_column_text(q, i++);
+        r.nvrtc = cache_column_text(q, i++);
+        r.build = cache_column_text(q, i++);
         r.bm = sqlite3_column_int(q, i++);
         r.bn = sqlite3_column_int(q, i++);
         r.bk = sqlite3_column_int(q, i++);
@@ -151,9 +135,9 @@ static arb_status tune_layer(arb_cache *c, cache_layer *l, const char *build, co
         r.p20_us = sqlite3_column_double(q, i++);
         r.p80_us = sqlite3_column_double(q, i++);
         r.repeats = sqlite3_column_int(q, i++);
-        r.status = text_col(q, i++);
-        r.reason = text_col(q, i++);
-        r.command = text_col(q, i++);
+        r.status = cache_column_text(q, i++);
+        r.reason = cache_column_text(q, i++);
+        r.command = cache_column_text(q, i++);
         r.created = sqlite3_column_int64(q, i++);
         r.variant = sqlite3_column_int(q, i++);
         r.stale = (build && strcmp(r.build, build) != 0) || (nvrtc && strcmp(r.nvrtc, nvrtc) != 0);

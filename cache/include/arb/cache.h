@@ -220,7 +220,7 @@ arb_status arb_cache_stats_zero(arb_cache *cache, arb_err *err);
 typedef struct arb_tune_row {
     const char *kernel;
     int64_t M, N, K, gs;
-    int32_t variant;        /* kernel-specific variant (kernels.h): variants tune apart */
+    int32_t variant;        /* the caller's variant number of the kernel: variants tune apart */
     const char *precision;
     const char *arch;       /* "sm_90" */
     const char *device;     /* "NVIDIA H100 80GB HBM3" */
