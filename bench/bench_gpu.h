@@ -45,9 +45,6 @@ arb_status bench_gpu_init(bench_gpu *g, arb_engine *engine, const bench_options 
                           arb_err *err);
 void bench_gpu_close(bench_gpu *g);
 
-/* Whether the context still works (a tiny memset + sync). */
-int bench_gpu_alive(bench_gpu *g);
-
 /* ---- rotated buffer sets (gpu.c) ------------------------------------------------ */
 
 /* `copies` copies of n buffers in one allocation; copy c of buffer b lives
@@ -93,6 +90,10 @@ typedef struct bench_timing {
  * a batch has several launches). Policy in stats.c. */
 arb_status bench_time_op(bench_gpu *g, bench_enqueue_fn fn, void *ctx, int copies,
                          int allow_graph, const char *what, bench_timing *out, arb_err *err);
+
+/* Copy a timing into a row: median, p20, p80, repeats, per_sample and the
+ * method ("graph" or "stream"). */
+void bench_row_set_timing(bench_row *row, const bench_timing *t);
 
 /* ---- cuBLAS (cublas.c) ------------------------------------------------------------ */
 
@@ -175,11 +176,7 @@ arb_status bench_jit(const bench_options *o, const bench_plan *plan, bench_repor
 
 /* --step: one training step of a configuration (the trainer's model code):
  * eager and CUDA-graph tokens/s and the per-kernel breakdown. */
-arb_status bench_step(const bench_options *o, bench_report *r, arb_err *err);
-
-/* Per-kernel rows of a profiled step (arb_backend_profile_rows): share of
- * the step and tokens/s, printed and added as "step" rows. */
-void bench_step_profile(arb_backend *be, double step_ms, int steps, int64_t tokens,
-                        bench_report *r, FILE *out);
+arb_status bench_step(const bench_options *o, const arb_settings *settings, bench_report *r,
+                      arb_err *err);
 
 #endif /* ARB_BENCH_GPU_H */

@@ -96,19 +96,6 @@ void bench_gpu_close(bench_gpu *g)
     g->stream = NULL;
 }
 
-int bench_gpu_alive(bench_gpu *g)
-{
-    if (g->context_lost)
-        return 0;
-    CUdeviceptr p = 0;
-    if (g->cu->MemAlloc(&p, 256) != CUDA_SUCCESS)
-        return 0;
-    int ok = g->cu->MemsetD8Async(p, 0, 256, g->stream) == CUDA_SUCCESS &&
-             g->cu->StreamSynchronize(g->stream) == CUDA_SUCCESS;
-    g->cu->MemFree(p);
-    return ok;
-}
-
 static size_t align_up(size_t x) { return (x + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
 
 arb_status bench_dset_alloc(bench_gpu *g, const size_t *bytes, int n, int copies, bench_dset *s,

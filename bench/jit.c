@@ -15,17 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench_gpu.h"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void remove_dir(const char *dir)
 {
@@ -128,7 +120,7 @@ static arb_status time_launches(arb_engine *e, const arb_spec *spec, CUstream st
     double host_ms = 0;
     for (long done = 0; done < n;) {
         long batch = n - done < BATCH ? n - done : BATCH;
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         for (long i = 0; i < batch; i++) {
             if (kind != LAUNCH_RAW) {
                 st = arb_engine_function(e, spec, 0, &f, err);
@@ -144,7 +136,7 @@ static arb_status time_launches(arb_engine *e, const arb_spec *spec, CUstream st
                 return ARB_FAIL(err, ARB_ERR_CUDA, "cuLaunchKernel (step_advance, launch %ld): %s",
                                 done + i, arb_cuda_error_text(cu, rc, text, sizeof(text)));
         }
-        host_ms += now_ms() - t0;
+        host_ms += bench_now_ms() - t0;
         done += batch;
         if (kind == LOOKUP_ONLY)
             continue;
@@ -206,6 +198,27 @@ done:
     return st;
 }
 
+/* The first use of a spec on an engine (compile or cache hit, then module
+ * load): its wall time and the engine's time counters it moved (compile_ms,
+ * hit_ms, load_ms). A failure's message goes to `failed`. */
+static void first_use(arb_engine *e, const arb_spec *spec, char *failed, size_t failed_len,
+                      double *wall_ms, arb_engine_stats *spent)
+{
+    arb_engine_stats before, after;
+    arb_engine_stats_get(e, &before);
+    const arb_function *f = NULL;
+    arb_err local = {0};
+    double t0 = bench_now_ms();
+    if (arb_engine_function(e, spec, 1, &f, &local) != ARB_OK)
+        bench_copy(failed, failed_len, local.msg);
+    *wall_ms = bench_now_ms() - t0;
+    arb_engine_stats_get(e, &after);
+    memset(spent, 0, sizeof(*spent));
+    spent->compile_ms = after.compile_ms - before.compile_ms;
+    spent->hit_ms = after.hit_ms - before.hit_ms;
+    spent->load_ms = after.load_ms - before.load_ms;
+}
+
 arb_status bench_jit(const bench_options *o, const bench_plan *plan, bench_report *r,
                      arb_err *err)
 {
@@ -233,16 +246,9 @@ arb_status bench_jit(const bench_options *o, const bench_plan *plan, bench_repor
     if (!o->quiet)
         fprintf(stderr, "arb-bench: compiling %d templates into a fresh cache %s...\n", n, cache);
     for (int i = 0; i < n; i++) {
-        arb_engine_stats before, after;
-        arb_engine_stats_get(e, &before);
-        const arb_function *f = NULL;
-        arb_err local = {0};
-        double t0 = now_ms();
-        if (arb_engine_function(e, &specs[i], 1, &f, &local) != ARB_OK)
-            bench_copy(failed[i], sizeof(failed[i]), local.msg);
-        cold[i] = now_ms() - t0;
-        arb_engine_stats_get(e, &after);
-        nvrtc[i] = after.compile_ms - before.compile_ms;
+        arb_engine_stats spent;
+        first_use(e, &specs[i], failed[i], sizeof(failed[i]), &cold[i], &spent);
+        nvrtc[i] = spent.compile_ms;
     }
     arb_engine_close(e);
     e = NULL;
@@ -253,17 +259,11 @@ arb_status bench_jit(const bench_options *o, const bench_plan *plan, bench_repor
     for (int i = 0; i < n; i++) {
         if (failed[i][0])
             continue;
-        arb_engine_stats before, after;
-        arb_engine_stats_get(e, &before);
-        const arb_function *f = NULL;
-        arb_err local = {0};
-        double t0 = now_ms();
-        if (arb_engine_function(e, &specs[i], 1, &f, &local) != ARB_OK)
-            bench_copy(failed[i], sizeof(failed[i]), local.msg);
-        double wall = now_ms() - t0;
-        arb_engine_stats_get(e, &after);
-        hit[i] = after.hit_ms - before.hit_ms > 0 ? after.hit_ms - before.hit_ms : wall;
-        load[i] = after.load_ms - before.load_ms;
+        arb_engine_stats spent;
+        double wall = 0;
+        first_use(e, &specs[i], failed[i], sizeof(failed[i]), &wall, &spent);
+        hit[i] = spent.hit_ms > 0 ? spent.hit_ms : wall;
+        load[i] = spent.load_ms;
     }
     printf("JIT figures (%s; NVRTC %s):\n", arb_engine_arch(e), arb_engine_nvrtc_version(e));
     printf("  %-24s %12s %10s %12s %10s  %s\n", "template", "cold ms", "NVRTC ms", "hit ms",

@@ -253,11 +253,7 @@ static void check_reference_rows(instance *in)
 static void reference(bench_run *run, instance *in)
 {
     bench_gpu *g = run->g;
-    arb_spec ref = in->spec;
-    ref.prec = ARB_PREC_FP32;
-    if (arb_spec_check(&ref, NULL) != ARB_OK) /* a kernel without fp32: its own mode */
-        ref.prec = in->spec.prec;
-    ref.blocks = in->def->default_blocks(&ref);
+    arb_spec ref = bench_reference_spec(&in->spec);
     in->ref_spec = ref;
     arb_err err = {0};
     const arb_function *f = NULL;
@@ -384,12 +380,7 @@ static void candidate(bench_run *run, instance *in, const bench_candidate *cand,
             bench_copy(row.reason, sizeof(row.reason), err.msg);
         } else {
             snprintf(row.status, sizeof(row.status), "ok");
-            row.median_us = t.median_us;
-            row.p20_us = t.p20_us;
-            row.p80_us = t.p80_us;
-            row.repeats = t.repeats;
-            row.per_sample = t.per_sample;
-            snprintf(row.method, sizeof(row.method), "%s", t.graph ? "graph" : "stream");
+            bench_row_set_timing(&row, &t);
         }
     }
     bench_row_derive(&row, &run->report->ceil);
@@ -462,12 +453,7 @@ static void precompile(bench_run *run, const bench_plan *plan)
     int n = 0;
     for (int i = 0; i < plan->count; i++) {
         const bench_item *it = &plan->items[i];
-        arb_spec ref = it->spec;
-        ref.prec = ARB_PREC_FP32;
-        if (arb_spec_check(&ref, NULL) != ARB_OK)
-            ref.prec = it->spec.prec;
-        ref.blocks = arb_kernel_find(ref.kernel)->default_blocks(&ref);
-        specs[n++] = ref;
+        specs[n++] = bench_reference_spec(&it->spec);
         int k;
         if (run->sweep) {
             k = bench_candidates(&it->spec, run->g->opt->has_blocks ? &it->spec.blocks : NULL,
@@ -496,8 +482,7 @@ static void precompile(bench_run *run, const bench_plan *plan)
     if (threads > n)
         threads = n;
     compile_job job = {e, specs, n, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
+    double start_ms = bench_now_ms();
     if (!run->g->opt->quiet)
         fprintf(stderr, "arb-bench: preparing %d kernels in the cache on %d threads...\n", n,
                 threads);
@@ -510,11 +495,10 @@ static void precompile(bench_run *run, const bench_plan *plan)
         compile_worker(&job);
     for (int t = 0; t < started; t++)
         pthread_join(tid[t], NULL);
-    clock_gettime(CLOCK_MONOTONIC, &b);
     if (!run->g->opt->quiet)
         fprintf(stderr, "arb-bench: %d compiled, %d already cached, %d failed (%.1f s)\n",
                 job.compiled, n - job.compiled - job.failed, job.failed,
-                (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+                (bench_now_ms() - start_ms) / 1e3);
     pthread_mutex_destroy(&job.lock);
     free(specs);
     free(cands);

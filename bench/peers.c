@@ -105,12 +105,7 @@ const bench_peer *bench_peer_copy(bench_run *run, double bytes)
     arb_err err = {0};
     if (time_copy(run->g, half, bench_copies_for(peer.bytes), &t, &err) == ARB_OK) {
         snprintf(row->status, sizeof(row->status), "ok");
-        row->median_us = t.median_us;
-        row->p20_us = t.p20_us;
-        row->p80_us = t.p80_us;
-        row->repeats = t.repeats;
-        row->per_sample = t.per_sample;
-        snprintf(row->method, sizeof(row->method), "%s", t.graph ? "graph" : "stream");
+        bench_row_set_timing(row, &t);
     } else {
         snprintf(row->status, sizeof(row->status), "launch_failed");
         bench_copy(row->reason, sizeof(row->reason), err.msg);
@@ -236,12 +231,7 @@ static void measure_gemm_mode(bench_run *run, bench_blas_mode mode, const gemm_d
     if (!st) {
         if (!row->status[0])
             snprintf(row->status, sizeof(row->status), "ok");
-        row->median_us = t.median_us;
-        row->p20_us = t.p20_us;
-        row->p80_us = t.p80_us;
-        row->repeats = t.repeats;
-        row->per_sample = t.per_sample;
-        snprintf(row->method, sizeof(row->method), "stream");
+        bench_row_set_timing(row, &t); /* timed without graphs: "stream" */
     } else {
         snprintf(row->status, sizeof(row->status), "launch_failed");
         bench_copy(row->reason, sizeof(row->reason), err.msg);
@@ -252,19 +242,26 @@ static void measure_gemm_mode(bench_run *run, bench_blas_mode mode, const gemm_d
     free(out);
 }
 
+/* The peer of mode `want` measured for the dims of `spec`, or NULL. */
+static const bench_peer *find_gemm_peer(const bench_peers *peers, bench_gemm_map map,
+                                        const arb_spec *spec, bench_blas_mode want)
+{
+    for (int i = 0; i < peers->count; i++) {
+        const bench_peer *p = &peers->items[i];
+        if (p->map == map && p->M == spec->M && p->N == spec->N && p->K == spec->K &&
+            strcmp(p->name, bench_blas_name(want)) == 0)
+            return p;
+    }
+    return NULL;
+}
+
 const bench_peer *bench_peer_gemm(bench_run *run, const arb_spec *spec, bench_gemm_map map,
                                   const float *a_host, const float *b_host, const float *check)
 {
     bench_blas_mode want = spec->prec == ARB_PREC_FP32   ? BLAS_FP32
                            : spec->prec == ARB_PREC_TF32 ? BLAS_TF32
                                                          : BLAS_BF16;
-    const bench_peer *found = NULL;
-    for (int i = 0; i < run->peers.count; i++) {
-        const bench_peer *p = &run->peers.items[i];
-        if (p->map == map && p->M == spec->M && p->N == spec->N && p->K == spec->K &&
-            strcmp(p->name, bench_blas_name(want)) == 0)
-            found = p;
-    }
+    const bench_peer *found = find_gemm_peer(&run->peers, map, spec, want);
     if (found)
         return found;
     gemm_dims d = dims_of(map, spec->M, spec->N, spec->K);
@@ -299,21 +296,13 @@ const bench_peer *bench_peer_gemm(bench_run *run, const arb_spec *spec, bench_ge
         }
         bench_row_derive(row, &run->report->ceil);
         bench_report_add(run->report, row);
-        const bench_peer *added = peers_add(&run->peers, &peer);
-        if (m == (int)want)
-            found = added;
+        peers_add(&run->peers, &peer);
         if (!run->g->opt->quiet)
             fprintf(stderr, "  peer %-12s %s: %s%s%s\n", peer.name, row->group, row->status,
                     isfinite(row->median_us) ? "" : " ", row->reason);
     }
-    /* peers_add may have moved the array: look the wanted one up again. */
-    for (int i = 0; i < run->peers.count; i++) {
-        const bench_peer *p = &run->peers.items[i];
-        if (p->map == map && p->M == spec->M && p->N == spec->N && p->K == spec->K &&
-            strcmp(p->name, bench_blas_name(want)) == 0)
-            return p;
-    }
-    return found;
+    /* peers_add may have moved the array: look the wanted one up. */
+    return find_gemm_peer(&run->peers, map, spec, want);
 }
 
 /* ---- ceilings ------------------------------------------------------------------------- */

@@ -65,7 +65,7 @@ void bench_row_init(bench_row *row)
     row->value = NAN;
 }
 
-void bench_ceilings_documented(bench_ceilings *c)
+static void ceilings_documented(bench_ceilings *c)
 {
     memset(c, 0, sizeof(*c));
     c->copy_gbps = BENCH_DOC_COPY_GBPS;
@@ -80,7 +80,7 @@ void bench_report_init(bench_report *r, const char *mode, const char *command)
     snprintf(r->mode, sizeof(r->mode), "%s", mode);
     snprintf(r->command, sizeof(r->command), "%s", command ? command : "");
     snprintf(r->build, sizeof(r->build), "%s", arb_engine_build_id());
-    bench_ceilings_documented(&r->ceil);
+    ceilings_documented(&r->ceil);
 }
 
 void bench_report_free(bench_report *r)
@@ -191,15 +191,12 @@ static void fmt_us(char *buf, size_t len, double us)
 
 static void row_cells(const bench_row *row, char cells[COLS][CELL])
 {
-    char shape[96] = "";
+    char shape[96] = "", variant[16] = "";
     if (row->has_spec) {
         if (row->spec.variant)
-            snprintf(shape, sizeof(shape), "M=%" PRId64 " N=%" PRId64 " K=%" PRId64 " gs=%" PRId64
-                                            " v%d",
-                     row->spec.M, row->spec.N, row->spec.K, row->spec.gs, row->spec.variant);
-        else
-            snprintf(shape, sizeof(shape), "M=%" PRId64 " N=%" PRId64 " K=%" PRId64 " gs=%" PRId64,
-                     row->spec.M, row->spec.N, row->spec.K, row->spec.gs);
+            snprintf(variant, sizeof(variant), " v%d", row->spec.variant);
+        snprintf(shape, sizeof(shape), "M=%" PRId64 " N=%" PRId64 " K=%" PRId64 " gs=%" PRId64 "%s",
+                 row->spec.M, row->spec.N, row->spec.K, row->spec.gs, variant);
     }
     snprintf(cells[0], CELL, "%s", row->name);
     snprintf(cells[1], CELL, "%s", shape);
@@ -345,71 +342,40 @@ void bench_print_winners(FILE *out, const bench_report *r)
 
 /* ---- JSON -------------------------------------------------------------------------- */
 
-void bench_json_string(FILE *out, const char *s) { arb_json_string(out, s); }
-
-static void json_num(FILE *out, double v)
+/* A number member, null when not finite (arb/json.h writes strings,
+ * integers and booleans). */
+static void json_kv_num(FILE *out, const char *key, double v, int *first)
 {
+    arb_json_key(out, key, first);
     if (isfinite(v))
         fprintf(out, "%.9g", v);
     else
         fputs("null", out);
 }
 
-static void json_key(FILE *out, const char *key, int *first)
-{
-    fputs(*first ? "" : ", ", out);
-    *first = 0;
-    bench_json_string(out, key);
-    fputs(": ", out);
-}
-
-static void json_kv_str(FILE *out, const char *key, const char *v, int *first)
-{
-    json_key(out, key, first);
-    bench_json_string(out, v);
-}
-
-static void json_kv_num(FILE *out, const char *key, double v, int *first)
-{
-    json_key(out, key, first);
-    json_num(out, v);
-}
-
-static void json_kv_int(FILE *out, const char *key, int64_t v, int *first)
-{
-    json_key(out, key, first);
-    fprintf(out, "%" PRId64, v);
-}
-
-static void json_kv_bool(FILE *out, const char *key, int v, int *first)
-{
-    json_key(out, key, first);
-    fputs(v ? "true" : "false", out);
-}
-
 static void json_row(FILE *out, const bench_row *row)
 {
     int first = 1;
     fputs("{", out);
-    json_kv_str(out, "kind", row->kind, &first);
-    json_kv_str(out, "name", row->name, &first);
-    json_kv_str(out, "group", row->group, &first);
+    arb_json_kv_str(out, "kind", row->kind, &first);
+    arb_json_kv_str(out, "name", row->name, &first);
+    arb_json_kv_str(out, "group", row->group, &first);
     if (row->has_spec) {
-        json_kv_str(out, "kernel", row->spec.kernel, &first);
-        json_kv_str(out, "precision", arb_precision_name(row->spec.prec), &first);
-        json_kv_int(out, "M", row->spec.M, &first);
-        json_kv_int(out, "N", row->spec.N, &first);
-        json_kv_int(out, "K", row->spec.K, &first);
-        json_kv_int(out, "gs", row->spec.gs, &first);
-        json_kv_int(out, "variant", row->spec.variant, &first);
+        arb_json_kv_str(out, "kernel", row->spec.kernel, &first);
+        arb_json_kv_str(out, "precision", arb_precision_name(row->spec.prec), &first);
+        arb_json_kv_int(out, "M", row->spec.M, &first);
+        arb_json_kv_int(out, "N", row->spec.N, &first);
+        arb_json_kv_int(out, "K", row->spec.K, &first);
+        arb_json_kv_int(out, "gs", row->spec.gs, &first);
+        arb_json_kv_int(out, "variant", row->spec.variant, &first);
     } else {
         static const char *const nulls[] = {"kernel", "precision", "M", "N", "K", "gs", "variant"};
         for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++) {
-            json_key(out, nulls[i], &first);
+            arb_json_key(out, nulls[i], &first);
             fputs("null", out);
         }
     }
-    json_key(out, "config", &first);
+    arb_json_key(out, "config", &first);
     if (strcmp(row->kind, "kernel") == 0 && row->has_spec) {
         const arb_blocks *b = &row->spec.blocks;
         fprintf(out,
@@ -419,31 +385,31 @@ static void json_row(FILE *out, const bench_row *row)
     } else {
         fputs("null", out);
     }
-    json_kv_str(out, "config_text", row->config, &first);
-    json_kv_str(out, "origin", row->origin, &first);
-    json_kv_bool(out, "is_default", row->is_default, &first);
-    json_kv_bool(out, "is_winner", row->is_winner, &first);
-    json_kv_str(out, "status", row->status, &first);
-    json_kv_str(out, "reason", row->reason, &first);
+    arb_json_kv_str(out, "config_text", row->config, &first);
+    arb_json_kv_str(out, "origin", row->origin, &first);
+    arb_json_kv_bool(out, "is_default", row->is_default, &first);
+    arb_json_kv_bool(out, "is_winner", row->is_winner, &first);
+    arb_json_kv_str(out, "status", row->status, &first);
+    arb_json_kv_str(out, "reason", row->reason, &first);
     json_kv_num(out, "median_us", row->median_us, &first);
     json_kv_num(out, "p20_us", row->p20_us, &first);
     json_kv_num(out, "p80_us", row->p80_us, &first);
-    json_kv_int(out, "repeats", row->repeats, &first);
-    json_kv_int(out, "per_sample", row->per_sample, &first);
-    json_kv_str(out, "method", row->method, &first);
+    arb_json_kv_int(out, "repeats", row->repeats, &first);
+    arb_json_kv_int(out, "per_sample", row->per_sample, &first);
+    arb_json_kv_str(out, "method", row->method, &first);
     json_kv_num(out, "bytes", row->bytes, &first);
     json_kv_num(out, "flops", row->flops, &first);
     json_kv_num(out, "gbps", row->gbps, &first);
     json_kv_num(out, "tflops", row->tflops, &first);
     json_kv_num(out, "pct_ceiling", row->pct_ceiling, &first);
-    json_kv_str(out, "bound", row->bound, &first);
-    json_kv_str(out, "peer", row->peer, &first);
+    arb_json_kv_str(out, "bound", row->bound, &first);
+    arb_json_kv_str(out, "peer", row->peer, &first);
     json_kv_num(out, "peer_us", row->peer_us, &first);
     json_kv_num(out, "peer_ratio", row->peer_ratio, &first);
     json_kv_num(out, "rel_err", row->rel_err, &first);
     json_kv_num(out, "value", row->value, &first);
-    json_kv_str(out, "unit", row->unit, &first);
-    json_kv_str(out, "command", row->command, &first);
+    arb_json_kv_str(out, "unit", row->unit, &first);
+    arb_json_kv_str(out, "command", row->command, &first);
     fputs("}", out);
 }
 
@@ -451,42 +417,42 @@ arb_status bench_write_json(const bench_report *r, FILE *out)
 {
     int first = 1;
     fputs("{", out);
-    json_kv_str(out, "schema", "arb-bench/1", &first);
-    json_kv_str(out, "mode", r->mode, &first);
-    json_kv_str(out, "command", r->command, &first);
-    json_kv_str(out, "arb_version", ARB_VERSION, &first);
-    json_kv_str(out, "build", r->build, &first);
-    json_key(out, "device", &first);
+    arb_json_kv_str(out, "schema", "arb-bench/1", &first);
+    arb_json_kv_str(out, "mode", r->mode, &first);
+    arb_json_kv_str(out, "command", r->command, &first);
+    arb_json_kv_str(out, "arb_version", ARB_VERSION, &first);
+    arb_json_kv_str(out, "build", r->build, &first);
+    arb_json_key(out, "device", &first);
     if (r->has_device) {
         int f2 = 1;
         char cc[16];
         snprintf(cc, sizeof(cc), "%d.%d", r->cc_major, r->cc_minor);
         fputs("{", out);
-        json_kv_str(out, "name", r->device, &f2);
-        json_kv_int(out, "sm_count", r->sm_count, &f2);
-        json_kv_str(out, "cc", cc, &f2);
+        arb_json_kv_str(out, "name", r->device, &f2);
+        arb_json_kv_int(out, "sm_count", r->sm_count, &f2);
+        arb_json_kv_str(out, "cc", cc, &f2);
         json_kv_num(out, "memory_bytes", r->memory_bytes, &f2);
-        json_kv_str(out, "arch", r->arch, &f2);
-        json_kv_str(out, "driver", r->driver, &f2);
-        json_kv_str(out, "nvrtc", r->nvrtc, &f2);
+        arb_json_kv_str(out, "arch", r->arch, &f2);
+        arb_json_kv_str(out, "driver", r->driver, &f2);
+        arb_json_kv_str(out, "nvrtc", r->nvrtc, &f2);
         fputs("}", out);
     } else {
         fputs("null", out);
     }
-    json_kv_str(out, "cache", r->cache, &first);
-    json_key(out, "ceilings", &first);
+    arb_json_kv_str(out, "cache", r->cache, &first);
+    arb_json_key(out, "ceilings", &first);
     {
         int f2 = 1;
         fputs("{", out);
         json_kv_num(out, "copy_gbps", r->ceil.copy_gbps, &f2);
-        json_kv_bool(out, "copy_measured", r->ceil.copy_measured, &f2);
+        arb_json_kv_bool(out, "copy_measured", r->ceil.copy_measured, &f2);
         json_kv_num(out, "cublas_fp32_tflops", r->ceil.fp32_tflops, &f2);
         json_kv_num(out, "cublas_tf32_tflops", r->ceil.tf32_tflops, &f2);
         json_kv_num(out, "cublas_bf16_tflops", r->ceil.bf16_tflops, &f2);
-        json_kv_bool(out, "cublas_measured", r->ceil.blas_measured, &f2);
+        arb_json_kv_bool(out, "cublas_measured", r->ceil.blas_measured, &f2);
         fputs("}", out);
     }
-    json_key(out, "rows", &first);
+    arb_json_key(out, "rows", &first);
     fputs("[", out);
     for (int i = 0; i < r->count; i++) {
         fputs(i ? ",\n  " : "\n  ", out);

@@ -14,6 +14,7 @@
  *    synchronize at the end); >= --repeats (20) and >= --min-ms (50 ms).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "bench_gpu.h"
@@ -186,4 +187,14 @@ done:
     release(g, &b);
     free(samples);
     return st;
+}
+
+void bench_row_set_timing(bench_row *row, const bench_timing *t)
+{
+    row->median_us = t->median_us;
+    row->p20_us = t->p20_us;
+    row->p80_us = t->p80_us;
+    row->repeats = t->repeats;
+    row->per_sample = t->per_sample;
+    snprintf(row->method, sizeof(row->method), "%s", t->graph ? "graph" : "stream");
 }

@@ -23,7 +23,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -217,6 +216,22 @@ static void on_warn(void *ctx, const char *msg)
 
 /* ---- the worker pool ----------------------------------------------------------- */
 
+/* Whether the engine's cache holds a valid entry for the spec (blocks as
+ * given). A cache that is not open holds nothing. */
+static arb_status spec_cached(arb_engine *engine, const arb_spec *spec, int *found, arb_err *err)
+{
+    *found = 0;
+    arb_cache *cache = arb_engine_cache(engine);
+    if (!cache)
+        return ARB_OK;
+    arb_cache_key key;
+    char hash[ARB_CACHE_HASH_LEN];
+    arb_status st = arb_engine_key(engine, spec, &key, hash, err);
+    if (!st)
+        st = arb_cache_contains(cache, hash, found, err);
+    return st;
+}
+
 /* After NVRTC ran, the entry must be in the cache: the engine only warns
  * when a put fails (a training run goes on without it), but a prewarm that
  * leaves its kernels out has failed, and must say so. */
@@ -225,12 +240,8 @@ static arb_status check_stored(prewarm *pw, const arb_spec *spec, arb_err *err)
     arb_cache *cache = arb_engine_cache(pw->engine);
     if (!cache)
         return ARB_FAIL(err, ARB_ERR_CACHE, "compiled, but no kernel cache is open");
-    arb_cache_key key;
-    char hash[ARB_CACHE_HASH_LEN];
     int found = 0;
-    arb_status st = arb_engine_key(pw->engine, spec, &key, hash, err);
-    if (!st)
-        st = arb_cache_contains(cache, hash, &found, err);
+    arb_status st = spec_cached(pw->engine, spec, &found, err);
     if (!st && !found)
         st = ARB_FAIL(err, ARB_ERR_CACHE,
                       "compiled, but the cache %s did not keep it (see the warning above)",
@@ -522,16 +533,12 @@ static void heavy_first(arb_expanded *items, int count)
 
 static int dry_run(prewarm *pw)
 {
-    arb_cache *cache = arb_engine_cache(pw->engine);
     int cached = 0;
     for (int i = 0; i < pw->count; i++) {
         const arb_spec *spec = &pw->items[i].spec;
         int found = 0;
-        arb_cache_key key;
-        char hash[ARB_CACHE_HASH_LEN];
         arb_err err = {0};
-        if (cache && arb_engine_key(pw->engine, spec, &key, hash, &err) == ARB_OK &&
-            arb_cache_contains(cache, hash, &found, &err) != ARB_OK)
+        if (spec_cached(pw->engine, spec, &found, &err) != ARB_OK)
             found = 0;
         char what[320];
         arb_spec_describe(spec, what, sizeof(what));

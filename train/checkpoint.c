@@ -125,8 +125,9 @@ static void encode_header(uint8_t *h, const train_ckpt_meta *meta, uint64_t file
     put_u32(h + OFF_ENTRY_SIZE, TRAIN_CKPT_ENTRY_SIZE);
 }
 
-static arb_status write_all(int fd, const uint8_t *p, size_t n, const char *tmp, arb_err *err)
+static arb_status write_all(int fd, const void *data, size_t n, const char *tmp, arb_err *err)
 {
+    const uint8_t *p = data;
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
@@ -152,56 +153,20 @@ static void dir_of(const char *path, char *buf, size_t len)
         snprintf(buf, len, "%.*s", (int)(slash - path), path);
 }
 
-arb_status train_checkpoint_write(const char *path, const train_ckpt_meta *meta,
-                                  train_model *m, arb_err *err)
+arb_status train_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                                   arb_err *err)
 {
     arb_status st = ARB_OK;
-    uint8_t *buf = NULL;
     int fd = -1, dfd = -1;
     char tmp[4096 + 64], dir[4096];
-    tmp[0] = '\0';
-
-    size_t data_bytes = 0;
-    for (int i = 0; i < m->n_tensors; i++)
-        data_bytes += m->tensors[i].bytes;
-    size_t table = (size_t)m->n_tensors * TRAIN_CKPT_ENTRY_SIZE;
-    size_t size = TRAIN_CKPT_HEADER_SIZE + table + data_bytes + TRAIN_CKPT_HASH_SIZE;
-    buf = calloc(size, 1);
-    if (!buf) {
-        st = ARB_FAIL(err, ARB_ERR_NOMEM, "out of memory for a checkpoint of %zu bytes", size);
-        goto done;
-    }
-    encode_header(buf, meta, size, m->n_tensors);
-    size_t offset = TRAIN_CKPT_HEADER_SIZE + table;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const train_tensor *t = &m->tensors[i];
-        uint8_t *e = buf + TRAIN_CKPT_HEADER_SIZE + (size_t)i * TRAIN_CKPT_ENTRY_SIZE;
-        memcpy(e + ENT_NAME, t->name, strnlen(t->name, TRAIN_TENSOR_NAME_MAX - 1));
-        put_u32(e + ENT_DTYPE, (uint32_t)t->dtype);
-        put_u32(e + ENT_NDIM, 2);
-        put_u64(e + ENT_DIM0, (uint64_t)t->dims[0]);
-        put_u64(e + ENT_DIM1, (uint64_t)t->dims[1]);
-        put_u64(e + ENT_OFFSET, offset);
-        put_u64(e + ENT_BYTES, t->bytes);
-        st = arb_backend_download(m->be, buf + offset, t->data, t->bytes);
-        if (st != ARB_OK) {
-            train_backend_fail(m->be, st, err, "reading the model state for a checkpoint");
-            goto done;
-        }
-        offset += t->bytes;
-    }
-    arb_sha256(buf, size - TRAIN_CKPT_HASH_SIZE, buf + size - TRAIN_CKPT_HASH_SIZE);
 
     /* Temp file in the same folder (rename is atomic only within a file
      * system), named after our pid so a later run can sweep it. */
     snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        st = ARB_FAIL(err, ARB_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-        tmp[0] = '\0';
-        goto done;
-    }
-    if ((st = write_all(fd, buf, size, tmp, err)))
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return ARB_FAIL(err, ARB_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+    if ((st = write_all(fd, data, len, tmp, err)))
         goto done;
     if (fsync(fd) != 0) {
         st = ARB_FAIL(err, ARB_ERR_IO, "cannot fsync %s: %s", tmp, strerror(errno));
@@ -230,6 +195,43 @@ done:
         close(dfd);
     if (tmp[0])
         unlink(tmp);
+    return st;
+}
+
+arb_status train_checkpoint_write(const char *path, const train_ckpt_meta *meta,
+                                  train_model *m, arb_err *err)
+{
+    arb_status st = ARB_OK;
+    size_t data_bytes = 0;
+    for (int i = 0; i < m->n_tensors; i++)
+        data_bytes += m->tensors[i].bytes;
+    size_t table = (size_t)m->n_tensors * TRAIN_CKPT_ENTRY_SIZE;
+    size_t size = TRAIN_CKPT_HEADER_SIZE + table + data_bytes + TRAIN_CKPT_HASH_SIZE;
+    uint8_t *buf = calloc(size, 1);
+    if (!buf)
+        return ARB_FAIL(err, ARB_ERR_NOMEM, "out of memory for a checkpoint of %zu bytes", size);
+    encode_header(buf, meta, size, m->n_tensors);
+    size_t offset = TRAIN_CKPT_HEADER_SIZE + table;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const train_tensor *t = &m->tensors[i];
+        uint8_t *e = buf + TRAIN_CKPT_HEADER_SIZE + (size_t)i * TRAIN_CKPT_ENTRY_SIZE;
+        memcpy(e + ENT_NAME, t->name, strnlen(t->name, TRAIN_TENSOR_NAME_MAX - 1));
+        put_u32(e + ENT_DTYPE, (uint32_t)t->dtype);
+        put_u32(e + ENT_NDIM, 2);
+        put_u64(e + ENT_DIM0, (uint64_t)t->dims[0]);
+        put_u64(e + ENT_DIM1, (uint64_t)t->dims[1]);
+        put_u64(e + ENT_OFFSET, offset);
+        put_u64(e + ENT_BYTES, t->bytes);
+        st = arb_backend_download(m->be, buf + offset, t->data, t->bytes);
+        if (st != ARB_OK) {
+            train_backend_fail(m->be, st, err, "reading the model state for a checkpoint");
+            goto done;
+        }
+        offset += t->bytes;
+    }
+    arb_sha256(buf, size - TRAIN_CKPT_HASH_SIZE, buf + size - TRAIN_CKPT_HASH_SIZE);
+    st = train_write_file_atomic(path, buf, size, 0644, err);
+done:
     free(buf);
     return st;
 }

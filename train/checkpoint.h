@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "arb/status.h"
 #include "config.h"
@@ -73,6 +74,14 @@ arb_status train_checkpoint_apply(const train_ckpt *ck, const char *path, train_
                                   arb_err *err);
 
 void train_checkpoint_free(train_ckpt *ck);
+
+/* Write `len` bytes to `path` atomically and durably: a temporary file
+ * "<path>.tmp.<pid>" in the same folder (permissions `mode`), fsync'ed,
+ * renamed over `path`, then the folder fsync'ed. On failure the temporary
+ * file is removed and `path` is untouched. Checkpoints and the
+ * data-parallel init file (vote.c) are written with it. */
+arb_status train_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                                   arb_err *err);
 
 /* Remove temporary files "<path>.tmp.<pid>" left by killed writers (their
  * pid no longer runs). Returns how many were removed. */

@@ -35,6 +35,16 @@ int train_model_config_named(const char *name, train_model_config *out)
     return 0;
 }
 
+void train_rule_defaults(train_rule *rule)
+{
+    memset(rule, 0, sizeof(*rule));
+    rule->theta = rule->theta_start = rule->theta_end = 31;
+    rule->theta_steps = 0;
+    rule->phi = 32;
+    rule->e_layers = TRAIN_E_EMB | TRAIN_E_HIDDEN;
+    rule->e_score = ARB_E_SCORE_GRAD;
+}
+
 int train_rule_theta_at(const train_rule *rule, int64_t step)
 {
     if (rule->theta_steps <= 0)
@@ -180,10 +190,7 @@ static void defaults(train_options *opt)
     memset(opt, 0, sizeof(*opt));
     opt->action = TRAIN_ACTION_TRAIN;
     train_model_config_named("small", &opt->model); /* replaced in finish() unless given */
-    opt->rule.theta = 31;
-    opt->rule.phi = 32;
-    opt->rule.e_layers = TRAIN_E_EMB | TRAIN_E_HIDDEN;
-    opt->rule.e_score = ARB_E_SCORE_GRAD;
+    train_rule_defaults(&opt->rule);
     opt->seed = 1;
     opt->steps = -1; /* -1: chosen in finish() */
     opt->eval_every = -1;

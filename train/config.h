@@ -53,6 +53,10 @@ typedef struct train_rule {
     arb_e_score e_score;
 } train_rule;
 
+/* The defaults of SPEC §6: theta 31 constant, phi 32 on the embedding and
+ * hidden layers, the grad score (the rule that learns best). */
+void train_rule_defaults(train_rule *rule);
+
 /* theta for the step whose 0-based index is `step` (the value of the step
  * counter while the step runs). Integer arithmetic only, so every backend
  * and every resume sees the same value. */

@@ -30,7 +30,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <unistd.h>
 
 #include "arb/backend.h"
 #include "arb/engine.h"
@@ -67,7 +66,6 @@ static void on_signal(int sig)
 
 /* A set of evaluation positions in backend memory. */
 typedef struct eval_set {
-    const char *label;
     const uint8_t *corpus; /* backend memory */
     int64_t corpus_len;
     int64_t count;
@@ -96,6 +94,12 @@ typedef struct run_state {
 static const train_vote *rank_vote(const run_state *r)
 {
     return r->vote.world > 1 ? &r->vote : NULL;
+}
+
+/* Ranks training at once: each step trains ranks() batches. */
+static int ranks(const run_state *r)
+{
+    return r->vote.world > 1 ? r->vote.world : 1;
 }
 
 static void say(run_state *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -128,13 +132,11 @@ static void warn(run_state *r, const char *fmt, ...)
 
 /* ---- setup ------------------------------------------------------------------ */
 
-static arb_status setup_eval_set(run_state *r, eval_set *e, const char *label,
-                                 const uint8_t *corpus_dev, int64_t corpus_len, int64_t lo,
-                                 int64_t hi, arb_err *err)
+static arb_status setup_eval_set(run_state *r, eval_set *e, const uint8_t *corpus_dev,
+                                 int64_t corpus_len, int64_t lo, int64_t hi, arb_err *err)
 {
     arb_status st = ARB_OK;
     const int64_t batch = r->opt->model.batch;
-    e->label = label;
     e->corpus = corpus_dev;
     e->corpus_len = corpus_len;
     e->count = train_eval_count(hi - lo, r->opt->eval_positions, batch);
@@ -194,31 +196,24 @@ static arb_status reconcile(run_state *r, const train_ckpt_meta *meta, const cha
     int differs = 0;
     const train_rule *cr = &meta->rule;
     train_rule *rr = &opt->rule;
-    if (opt->given & TRAIN_GIVEN_THETA)
-        differs |= rr->theta != cr->theta || rr->theta_start != cr->theta_start ||
-                   rr->theta_end != cr->theta_end || rr->theta_steps != cr->theta_steps;
-    else {
-        rr->theta = cr->theta;
-        rr->theta_start = cr->theta_start;
-        rr->theta_end = cr->theta_end;
-        rr->theta_steps = cr->theta_steps;
-    }
-    if (opt->given & TRAIN_GIVEN_PHI)
-        differs |= rr->phi != cr->phi;
-    else
-        rr->phi = cr->phi;
-    if (opt->given & TRAIN_GIVEN_E_LAYERS)
-        differs |= rr->e_layers != cr->e_layers;
-    else
-        rr->e_layers = cr->e_layers;
-    if (opt->given & TRAIN_GIVEN_E_SCORE)
-        differs |= rr->e_score != cr->e_score;
-    else
-        rr->e_score = cr->e_score;
-    if (opt->given & TRAIN_GIVEN_SEED)
-        differs |= opt->seed != meta->seed;
-    else
-        opt->seed = meta->seed;
+    /* A value given on this run is kept (and noted when it differs from the
+     * checkpoint's); one not given is taken from the checkpoint. */
+#define RECONCILE(bit, ours, theirs)                                                               \
+    do {                                                                                           \
+        if (opt->given & (bit))                                                                    \
+            differs |= (ours) != (theirs);                                                         \
+        else                                                                                       \
+            (ours) = (theirs);                                                                     \
+    } while (0)
+    RECONCILE(TRAIN_GIVEN_THETA, rr->theta, cr->theta);
+    RECONCILE(TRAIN_GIVEN_THETA, rr->theta_start, cr->theta_start);
+    RECONCILE(TRAIN_GIVEN_THETA, rr->theta_end, cr->theta_end);
+    RECONCILE(TRAIN_GIVEN_THETA, rr->theta_steps, cr->theta_steps);
+    RECONCILE(TRAIN_GIVEN_PHI, rr->phi, cr->phi);
+    RECONCILE(TRAIN_GIVEN_E_LAYERS, rr->e_layers, cr->e_layers);
+    RECONCILE(TRAIN_GIVEN_E_SCORE, rr->e_score, cr->e_score);
+    RECONCILE(TRAIN_GIVEN_SEED, opt->seed, meta->seed);
+#undef RECONCILE
     if (differs)
         warn(r, "the update rule or seed given differs from checkpoint %s's; the run will not "
                 "match an uninterrupted one",
@@ -318,7 +313,7 @@ static arb_status read_losses(run_state *r, int64_t pending, int64_t first_step,
     *sum = 0.0;
     *bad_step = 0;
     /* Ranks log the mean loss of the union batch. */
-    const int world = r->vote.world > 1 ? r->vote.world : 1;
+    const int world = ranks(r);
     if (world > 1 && (st = r->vote.sum_f32(r->vote.ctx, r->model.losses, (size_t)pending, err)))
         return st;
     if ((st = arb_backend_download(r->be, host, r->model.losses, (size_t)pending * sizeof(float))) ||
@@ -457,8 +452,7 @@ static int train_loop(run_state *r, arb_err *err)
             }
             last_loss = interval_loss / (double)interval_steps;
             double rate = interval_time > 0 ? (double)(interval_steps * opt->model.batch *
-                                                       (r->vote.world > 1 ? r->vote.world : 1)) /
-                                                  interval_time
+                                                       ranks(r)) / interval_time
                                             : 0.0;
             char held_text[32] = "-", other_text[48] = "";
             if (do_eval)
@@ -534,10 +528,8 @@ static int train_loop(run_state *r, arb_err *err)
     int64_t timed = trained > 1 ? trained - 1 : trained;
     if (trained == 1)
         train_time = first_time;
-    double rate = train_time > 0 ? (double)(timed * opt->model.batch *
-                                            (r->vote.world > 1 ? r->vote.world : 1)) /
-                                       train_time
-                                 : 0.0;
+    double rate =
+        train_time > 0 ? (double)(timed * opt->model.batch * ranks(r)) / train_time : 0.0;
     if (r->vote.world > 1) {
         /* Ranks must hold identical state: each says its state's hash. */
         char hex[65];
@@ -671,13 +663,13 @@ static int run(train_options *opt, arb_err *err)
             opt->world, opt->rank, opt->device);
     }
     if (upload_corpus(&r, &r.corpus, &r.corpus_dev, err) ||
-        setup_eval_set(&r, &r.held, "heldout", r.corpus_dev, r.corpus.len,
+        setup_eval_set(&r, &r.held, r.corpus_dev, r.corpus.len,
                        r.corpus.train_len + opt->model.ctx, r.corpus.len, err))
         goto done;
     if (opt->eval_path &&
         (upload_corpus(&r, &r.extra, &r.extra_dev, err) ||
-         setup_eval_set(&r, &r.other, "eval", r.extra_dev, r.extra.len, opt->model.ctx,
-                        r.extra.len, err)))
+         setup_eval_set(&r, &r.other, r.extra_dev, r.extra.len, opt->model.ctx, r.extra.len,
+                        err)))
         goto done;
 
     if (opt->log_path && r.lead) {

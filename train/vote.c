@@ -4,16 +4,12 @@
  */
 #include "vote.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "arb/comm.h"
+#include "checkpoint.h"
 
 static arb_status nccl_sum_i8(void *ctx, int8_t *buf, size_t count, arb_err *err)
 {
@@ -28,26 +24,6 @@ static arb_status nccl_sum_i32(void *ctx, int32_t *buf, size_t count, arb_err *e
 static arb_status nccl_sum_f32(void *ctx, float *buf, size_t count, arb_err *err)
 {
     return arb_comm_sum_f32(ctx, buf, count, err);
-}
-
-/* Rank 0: write the id to a temporary file beside init_file, fsync, rename. */
-static arb_status write_id(const char *init_file, const arb_comm_id *id, arb_err *err)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", init_file, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0)
-        return ARB_FAIL(err, ARB_ERR_IO, "cannot create the init file %s: %s", tmp,
-                        strerror(errno));
-    ssize_t wrote = write(fd, id->bytes, sizeof(id->bytes));
-    int ok = wrote == (ssize_t)sizeof(id->bytes) && fsync(fd) == 0;
-    close(fd);
-    if (!ok || rename(tmp, init_file) != 0) {
-        unlink(tmp);
-        return ARB_FAIL(err, ARB_ERR_IO, "cannot write the init file %s: %s", init_file,
-                        strerror(errno));
-    }
-    return ARB_OK;
 }
 
 /* Other ranks: wait for the whole id to appear. */
@@ -80,7 +56,9 @@ arb_status train_vote_nccl_open(train_vote *vote, arb_backend *be, int rank, int
     arb_comm_id id;
     arb_status st;
     if (rank == 0) {
-        if ((st = arb_comm_id_new(&id, err)) || (st = write_id(init_file, &id, err)))
+        /* Written atomically: the others poll until the whole id is there. */
+        if ((st = arb_comm_id_new(&id, err)) ||
+            (st = train_write_file_atomic(init_file, id.bytes, sizeof(id.bytes), 0600, err)))
             return st;
     } else if ((st = read_id(init_file, timeout_s, &id, err))) {
         return st;
