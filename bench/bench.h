@@ -168,6 +168,12 @@ typedef struct bench_candidate {
 int bench_candidates(const arb_spec *spec, const arb_blocks *only, bench_candidate *out, int max);
 #define BENCH_MAX_CANDIDATES 64
 
+/* The spec of the trusted result every candidate of `spec` is compared
+ * with: the kernel's default configuration in fp32, or, for a spec fp32
+ * cannot run (a kernel or variant without it), the default configuration in
+ * the spec's own mode. */
+arb_spec bench_reference_spec(const arb_spec *spec);
+
 /* --dry-run: every spec with its candidates and the check's verdicts. */
 void bench_print_dry_run(FILE *out, const bench_options *o, const bench_plan *plan);
 
@@ -176,6 +182,9 @@ void bench_copy(char *dst, size_t len, const char *src);
 void bench_join(char *dst, size_t len, const char *a, const char *b);
 
 /* ---- statistics (stats.c) ----------------------------------------------------- */
+
+/* Monotonic host time in milliseconds (wall-clock intervals of the host). */
+double bench_now_ms(void);
 
 /* Percentile q in [0,1] of n values by linear interpolation between order
  * statistics (q = 0.5 is the median). Sorts `v` in place. NAN when n == 0. */
@@ -367,8 +376,6 @@ typedef struct bench_ceilings {
     int blas_measured;
 } bench_ceilings;
 
-void bench_ceilings_documented(bench_ceilings *c);
-
 typedef struct bench_report {
     bench_row *rows;
     int count, cap;
@@ -405,9 +412,6 @@ arb_status bench_write_csv(const bench_report *r, FILE *out);
 /* Open `path`, write, close; errors name the path. */
 arb_status bench_write_json_file(const bench_report *r, const char *path, arb_err *err);
 arb_status bench_write_csv_file(const bench_report *r, const char *path, arb_err *err);
-
-/* JSON string escaping (quotes included) into a FILE. */
-void bench_json_string(FILE *out, const char *s);
 
 /* A tuning-table row from a measured kernel row (strings point into `row`
  * and `r`). Returns 0, or -1 when the row's status is not recordable. */

@@ -228,7 +228,7 @@ int main(int argc, char **argv)
         bench_report r;
         bench_report_init(&r, mode_name(&o), o.command);
         o.precision = prec;
-        arb_status st = bench_step(&o, &r, &err);
+        arb_status st = bench_step(&o, &settings, &r, &err);
         int out = st ? error_exit(&err, BENCH_EXIT_FAIL) : write_outputs(&o, &r);
         bench_report_free(&r);
         return out;

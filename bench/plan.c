@@ -180,6 +180,23 @@ static void judge(const arb_spec *spec, bench_candidate *c)
     bench_copy(c->reason, sizeof(c->reason), c->supported ? "" : e.msg);
 }
 
+arb_spec bench_reference_spec(const arb_spec *spec)
+{
+    const arb_kernel_def *def = arb_kernel_find(spec->kernel);
+    arb_spec ref = *spec;
+    if (!def)
+        return ref;
+    /* The blocks go with the mode: a tensor-core tile is no SIMT tile, so
+     * fp32 is checked with its own default blocks, not the spec's. */
+    ref.prec = ARB_PREC_FP32;
+    ref.blocks = def->default_blocks(&ref);
+    if (arb_spec_check(&ref, NULL) == ARB_OK)
+        return ref;
+    ref.prec = spec->prec;
+    ref.blocks = def->default_blocks(&ref);
+    return ref;
+}
+
 int bench_candidates(const arb_spec *spec, const arb_blocks *only, bench_candidate *out, int max)
 {
     const arb_kernel_def *def = arb_kernel_find(spec->kernel);

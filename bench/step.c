@@ -9,10 +9,8 @@
  */
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
-
 #include <stdlib.h>
-#include <time.h>
+#include <string.h>
 
 #include "bench_gpu.h"
 #include "config.h"
@@ -48,11 +46,10 @@ static arb_status time_steps(train_model *m, const train_rule *rule, const uint8
                              int64_t len, int64_t train_len, int steps, int graph, int64_t *next,
                              double *ms, arb_err *err)
 {
-    struct timespec t0, t1;
     arb_status st = arb_backend_sync(m->be);
     if (st)
         return train_backend_fail(m->be, st, err, "sync");
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = bench_now_ms();
     for (int i = 0; i < steps && !st; i++, (*next)++) {
         int64_t slot = *next % m->loss_cap;
         st = graph ? train_model_step_graph(m, rule, 1, *next, corpus, len, train_len, slot, err)
@@ -63,13 +60,58 @@ static arb_status time_steps(train_model *m, const train_rule *rule, const uint8
         return st;
     if ((st = arb_backend_sync(m->be)))
         return train_backend_fail(m->be, st, err, "sync after the timed steps");
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    *ms = ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) /
-          steps;
+    *ms = (bench_now_ms() - t0) / steps;
     return ARB_OK;
 }
 
-arb_status bench_step(const bench_options *o, bench_report *r, arb_err *err)
+#define MAX_PROFILE_ROWS 64
+
+/* Per-kernel rows of a profiled step (arb_backend_profile_rows): share of
+ * the step and tokens/s, printed and added as "step" rows. */
+static void step_profile(arb_backend *be, double step_ms, int steps, int64_t tokens,
+                         bench_report *r, FILE *out)
+{
+    arb_profile_row rows[MAX_PROFILE_ROWS];
+    int n = arb_backend_profile_rows(be, rows, MAX_PROFILE_ROWS);
+    for (int i = 0; i < n; i++) { /* totals over the profiled steps -> per step */
+        rows[i].ms /= steps;
+        rows[i].launches /= steps;
+    }
+    double kernels_ms = 0;
+    for (int i = 0; i < n; i++)
+        kernels_ms += rows[i].ms;
+    double tokens_per_s = step_ms > 0 ? (double)tokens / (step_ms * 1e-3) : NAN;
+    fprintf(out, "\none step: %.3f ms, %lld tokens, %.0f tokens/s; kernels %.3f ms (%.0f%%)\n",
+            step_ms, (long long)tokens, tokens_per_s, kernels_ms,
+            step_ms > 0 ? 100.0 * kernels_ms / step_ms : 0.0);
+    fprintf(out, "  %-24s %10s %12s %8s\n", "kernel", "launches", "ms/step", "share");
+    for (int i = 0; i < n; i++) {
+        double share = step_ms > 0 ? 100.0 * rows[i].ms / step_ms : NAN;
+        fprintf(out, "  %-24s %10lld %12.4f %7.1f%%\n", rows[i].kernel,
+                (long long)rows[i].launches, rows[i].ms, share);
+        bench_row row;
+        bench_row_init(&row);
+        snprintf(row.kind, sizeof(row.kind), "step");
+        snprintf(row.name, sizeof(row.name), "%s", rows[i].kernel);
+        snprintf(row.status, sizeof(row.status), "ok");
+        row.value = rows[i].ms;
+        snprintf(row.unit, sizeof(row.unit), "ms");
+        row.repeats = (int)rows[i].launches;
+        bench_report_add(r, &row);
+    }
+    bench_row total;
+    bench_row_init(&total);
+    snprintf(total.kind, sizeof(total.kind), "step");
+    snprintf(total.name, sizeof(total.name), "tokens_per_s");
+    snprintf(total.status, sizeof(total.status), "ok");
+    total.value = tokens_per_s;
+    snprintf(total.unit, sizeof(total.unit), "tokens/s");
+    total.median_us = step_ms * 1e3;
+    bench_report_add(r, &total);
+}
+
+arb_status bench_step(const bench_options *o, const arb_settings *settings, bench_report *r,
+                      arb_err *err)
 {
     const char *name = o->step_config ? o->step_config : "base";
     train_model_config cfg;
@@ -77,9 +119,20 @@ arb_status bench_step(const bench_options *o, bench_report *r, arb_err *err)
         return ARB_FAIL(err, ARB_ERR_INVALID_ARG, "--step: unknown configuration '%s' (tiny, "
                                                   "small or base)",
                         name);
+    /* The engine is opened here, not by the backend, so that it sees the
+     * program's settings (--cache). */
+    arb_engine *engine = NULL;
+    arb_engine_options eo;
+    arb_engine_options_init(&eo);
+    eo.settings = settings;
+    eo.device = o->device;
+    arb_status st = arb_engine_open(&engine, &eo, err);
+    if (st)
+        return st;
     arb_backend_options bo;
     arb_backend_options_init(&bo);
     bo.kind = ARB_BACKEND_JIT;
+    bo.engine = engine;
     bo.device = o->device;
     bo.precision = o->precision;
     arb_backend *be = NULL;
@@ -88,15 +141,12 @@ arb_status bench_step(const bench_options *o, bench_report *r, arb_err *err)
     uint8_t *host = NULL, *corpus = NULL;
     const int64_t len = 4 << 20, train_len = len * 95 / 100;
     const int steps = 20;
-    arb_status st = arb_backend_open(&be, &bo, NULL, 0, err);
-    if (st)
+    if ((st = arb_backend_open(&be, &bo, NULL, 0, err))) {
+        arb_engine_close(engine);
         return st;
+    }
     train_rule rule;
-    memset(&rule, 0, sizeof(rule));
-    rule.theta = rule.theta_start = rule.theta_end = 31; /* SPEC §6 defaults */
-    rule.phi = 32;
-    rule.e_layers = TRAIN_E_EMB | TRAIN_E_HIDDEN;
-    rule.e_score = ARB_E_SCORE_GRAD;
+    train_rule_defaults(&rule);
     if ((st = train_model_create(&m, be, &cfg, 64, err)) || (st = train_model_init(&m, 1, err)))
         goto out;
     host = make_corpus(len);
@@ -137,56 +187,13 @@ arb_status bench_step(const bench_options *o, bench_report *r, arb_err *err)
     snprintf(row.unit, sizeof(row.unit), "tokens/s");
     row.median_us = graph_ms * 1e3;
     bench_report_add(r, &row);
-    bench_step_profile(be, eager_ms, steps, cfg.batch, r, stdout);
+    step_profile(be, eager_ms, steps, cfg.batch, r, stdout);
 out:
     if (m.be)
         train_model_destroy(&m);
     arb_backend_free(be, corpus);
     free(host);
     arb_backend_close(be);
+    arb_engine_close(engine); /* borrowed by the backend: closed after it */
     return st;
-}
-
-#define MAX_PROFILE_ROWS 64
-
-void bench_step_profile(arb_backend *be, double step_ms, int steps, int64_t tokens,
-                        bench_report *r, FILE *out)
-{
-    arb_profile_row rows[MAX_PROFILE_ROWS];
-    int n = arb_backend_profile_rows(be, rows, MAX_PROFILE_ROWS);
-    for (int i = 0; i < n; i++) { /* totals over the profiled steps -> per step */
-        rows[i].ms /= steps;
-        rows[i].launches /= steps;
-    }
-    double kernels_ms = 0;
-    for (int i = 0; i < n; i++)
-        kernels_ms += rows[i].ms;
-    double tokens_per_s = step_ms > 0 ? (double)tokens / (step_ms * 1e-3) : NAN;
-    fprintf(out, "\none step: %.3f ms, %lld tokens, %.0f tokens/s; kernels %.3f ms (%.0f%%)\n",
-            step_ms, (long long)tokens, tokens_per_s, kernels_ms,
-            step_ms > 0 ? 100.0 * kernels_ms / step_ms : 0.0);
-    fprintf(out, "  %-24s %10s %12s %8s\n", "kernel", "launches", "ms/step", "share");
-    for (int i = 0; i < n; i++) {
-        double share = step_ms > 0 ? 100.0 * rows[i].ms / step_ms : NAN;
-        fprintf(out, "  %-24s %10lld %12.4f %7.1f%%\n", rows[i].kernel,
-                (long long)rows[i].launches, rows[i].ms, share);
-        bench_row row;
-        bench_row_init(&row);
-        snprintf(row.kind, sizeof(row.kind), "step");
-        snprintf(row.name, sizeof(row.name), "%s", rows[i].kernel);
-        snprintf(row.status, sizeof(row.status), "ok");
-        row.value = rows[i].ms;
-        snprintf(row.unit, sizeof(row.unit), "ms");
-        row.repeats = (int)rows[i].launches;
-        bench_report_add(r, &row);
-    }
-    bench_row total;
-    bench_row_init(&total);
-    snprintf(total.kind, sizeof(total.kind), "step");
-    snprintf(total.name, sizeof(total.name), "tokens_per_s");
-    snprintf(total.status, sizeof(total.status), "ok");
-    total.value = tokens_per_s;
-    snprintf(total.unit, sizeof(total.unit), "tokens/s");
-    total.median_us = step_ms * 1e3;
-    bench_report_add(r, &total);
 }

@@ -11,7 +11,6 @@
  */
 #include <criterion/criterion.h>
 #include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,28 +24,15 @@
 #include "arb/kernels.h"
 #include "arb/ternary.h"
 #include "bench.h"
+#include "files.h"
 
 #define BENCH_PROGRAM ARB_BINARY_DIR "/bench/arb-bench"
 
 /* ---- fixtures ---------------------------------------------------------------------- */
 
-static char tmpdir[256];
+static void make_tmpdir(void) { th_dir_make("arb-test-bench"); }
 
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/arb-test-bench-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
-}
-
-static void cleanup(void)
-{
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    if (tmpdir[0] && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
-}
-
-TestSuite(bench, .init = make_tmpdir, .fini = cleanup);
+TestSuite(bench, .init = make_tmpdir, .fini = th_dir_remove);
 
 /* The base model's specs (prewarm/shapes/base.txt or the built-in shapes),
  * plus the two kernels only the two-pass path uses. */
@@ -133,6 +119,34 @@ Test(bench, the_check_rejects_broken_configurations_with_a_reason)
     cr_assert_eq(bench_candidates(&s, &dflt, &c, 1), 1);
     cr_assert(c.supported && c.is_default, "%s", c.reason);
     cr_assert_eq(bench_candidates(&(arb_spec){.kernel = "no_such_kernel"}, NULL, &c, 1), -1);
+}
+
+/* Candidates are checked against the kernel's default configuration in
+ * fp32, whatever the mode and tile of the spec measured: a tensor-core tile
+ * must not drag the reference into the tensor-core mode. */
+Test(bench, the_trusted_result_is_the_fp32_default)
+{
+    static const char *const kernels[] = {"ternary_fwd", "ternary_grad_x"};
+    static const arb_precision modes[] = {ARB_PREC_FP32, ARB_PREC_TF32, ARB_PREC_BF16,
+                                          ARB_PREC_BF16X2, ARB_PREC_BF16X3};
+    for (size_t k = 0; k < sizeof(kernels) / sizeof(kernels[0]); k++) {
+        const arb_kernel_def *def = arb_kernel_find(kernels[k]);
+        cr_assert_not_null(def);
+        for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+            arb_spec s;
+            cr_assert_eq(arb_spec_init(&s, kernels[k], 1000, 4096, 1000, 8, modes[m], 0, NULL),
+                         ARB_OK, "%s %s", kernels[k], arb_precision_name(modes[m]));
+            s.blocks = def->default_blocks(&s); /* the mode's own tile */
+            cr_assert_eq(arb_spec_check(&s, NULL), ARB_OK);
+            arb_spec ref = bench_reference_spec(&s);
+            cr_assert_eq(ref.prec, ARB_PREC_FP32, "%s %s: reference in %s", kernels[k],
+                         arb_precision_name(modes[m]), arb_precision_name(ref.prec));
+            cr_assert_eq(arb_spec_check(&ref, NULL), ARB_OK);
+            arb_blocks fp32_default = def->default_blocks(&ref);
+            cr_assert_eq(memcmp(&ref.blocks, &fp32_default, sizeof(ref.blocks)), 0);
+            cr_assert(ref.M == s.M && ref.N == s.N && ref.K == s.K && ref.gs == s.gs);
+        }
+    }
 }
 
 /* ---- layouts against the templates -------------------------------------------------- */
@@ -365,7 +379,7 @@ static int count_row(void *ctx, const arb_tune_row *row)
 Test(bench, tuning_rows_round_trip_go_stale_and_steer_the_engine)
 {
     char cache_path[400];
-    snprintf(cache_path, sizeof(cache_path), "%s/kernels.sqlite", tmpdir);
+    th_path(cache_path, sizeof(cache_path), "kernels.sqlite");
     arb_settings settings = engine_settings(cache_path);
     arb_engine *e = compile_only_engine(&settings);
     const char *nvrtc = arb_engine_nvrtc_version(e);
@@ -1050,7 +1064,7 @@ static prog *run_program(const char *args, int with_stderr)
 {
     prog *p = calloc(1, sizeof(*p));
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "ARB_CACHE='%s/kernels.sqlite' '%s' %s %s", tmpdir, BENCH_PROGRAM,
+    snprintf(cmd, sizeof(cmd), "ARB_CACHE='%s/kernels.sqlite' '%s' %s %s", th_dir, BENCH_PROGRAM,
              args, with_stderr ? "2>&1" : "2>/dev/null");
     FILE *f = popen(cmd, "r");
     cr_assert_not_null(f, "popen %s", cmd);
