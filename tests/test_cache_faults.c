@@ -20,9 +20,6 @@
  * Each loop prints one line "cache-faults: ..." with its figures.
  */
 #include <criterion/criterion.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <glob.h>
 #include <limits.h>
 #include <signal.h>
@@ -36,72 +33,44 @@
 #include <unistd.h>
 
 #include "arb/cache.h"
+#include "cache_fixture.h"
 #include "cache_internal.h"
 #include "cache_testing.h"
+#include "files.h"
+#include "proc.h"
 
 /* ---- Fixtures --------------------------------------------------------------- */
-
-static char dir[256];
-
-static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    chmod(path, 0700);
-    return remove(path);
-}
 
 /* The loops sync thousands of small files: on a RAM file system (/dev/shm)
  * where there is one, so that they measure the cache, not the disk. */
 static void make_dir(void)
 {
-    snprintf(dir, sizeof(dir), "/dev/shm/arb-cache-faults-XXXXXX");
-    if (!mkdtemp(dir)) {
-        snprintf(dir, sizeof(dir), "/tmp/arb-cache-faults-XXXXXX");
-        cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-    }
+    if (!th_dir_make_in("/dev/shm", "arb-cache-faults"))
+        th_dir_make("arb-cache-faults");
 }
 
 static void remove_dir(void)
 {
     cache_testing_fail_alloc(0, 0);
     cache_testing_vfs_uninstall();
-    chmod(dir, 0700);
-    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    th_dir_remove();
 }
 
 TestSuite(cache_faults, .init = make_dir, .fini = remove_dir, .timeout = 120);
 
-static const char *in_dir(const char *name)
-{
-    static char paths[64][512]; /* a ring: callers keep at most 64 at once */
-    static int next;
-    char *p = paths[next++ % 64];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
-
 /* What the current round is, for failure messages. */
 static char round_name[256];
 
-/* Warnings: counted, the first kept. */
-typedef struct warn_log {
-    int n;
-    char first[2048];
-} warn_log;
-
+/* Warnings into a th_warn_log; with ARB_FAULT_TRACE=1 each is printed too,
+ * with its round. */
 static void capture(void *ctx, const char *msg)
 {
-    warn_log *w = ctx;
-    if (getenv("ARB_FAULT_TRACE")) /* ARB_FAULT_TRACE=1: every round and warning */
+    if (getenv("ARB_FAULT_TRACE"))
         fprintf(stderr, "[%s] warning: %s\n", round_name, msg);
-    if (w->n == 0)
-        snprintf(w->first, sizeof(w->first), "%s", msg);
-    w->n++;
+    th_warn_capture(ctx, msg);
 }
 
-static arb_status open_cache(arb_cache **c, const char *path, int busy_ms, warn_log *w,
+static arb_status open_cache(arb_cache **c, const char *path, int busy_ms, th_warn_log *w,
                              arb_err *err)
 {
     arb_cache_options opt;
@@ -114,40 +83,13 @@ static arb_status open_cache(arb_cache **c, const char *path, int busy_ms, warn_
     return arb_cache_open(c, &opt, err);
 }
 
-static arb_cache *open_clean(const char *path, warn_log *w)
+static arb_cache *open_clean(const char *path, th_warn_log *w)
 {
     arb_cache *c = NULL;
     arb_err err = {0};
     cr_assert_eq(open_cache(&c, path, 0, w, &err), ARB_OK, "[%s] open %s: %s", round_name, path,
                  err.msg);
     return c;
-}
-
-/* Key i: the shape M tells them apart. */
-static arb_cache_key make_key(int i)
-{
-    arb_cache_key k = {
-        .kernel = "ternary_fwd",
-        .name_expr = "ternary_fwd_kernel<64, 64, 32>",
-        .M = 1024 + i,
-        .N = 4096,
-        .K = 4096,
-        .gs = 64,
-        .bm = 64, .bn = 64, .bk = 32, .tm = 4, .tn = 4, .warps = 4, .stages = 2,
-        .precision = "fp32",
-        .arch = "sm_90",
-        .nvrtc_version = "13.0",
-        .template_sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-        .options = "--gpu-architecture=sm_90 -default-device",
-        .env = "ARB_KERNEL_DEBUG=0;",
-    };
-    return k;
-}
-
-static void hash_of(int i, char hash[ARB_CACHE_HASH_LEN])
-{
-    arb_cache_key k = make_key(i);
-    arb_cache_key_hash(&k, hash);
 }
 
 /* Key i's cubin: its length and bytes follow from i. Keys 0, 100, 200, ...
@@ -158,37 +100,10 @@ static size_t cubin_len_of(int i)
     return i % 100 == 0 ? 17000 + (size_t)i : 300 + 7 * (size_t)(i % 100);
 }
 
-static void fill_cubin(uint8_t *buf, size_t n, int i)
-{
-    uint32_t x = 2463534242u ^ ((unsigned)i * 2654435761u);
-    for (size_t j = 0; j < n; j++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        buf[j] = (uint8_t)x;
-    }
-}
-
-/* Put key i: the status; *inserted as put says. */
+/* Put key i (th_cache_key) with its cubin: the status; *inserted as put says. */
 static arb_status put_key(arb_cache *c, int i, int *inserted, arb_err *err)
 {
-    size_t n = cubin_len_of(i);
-    uint8_t *buf = malloc(n);
-    fill_cubin(buf, n, i);
-    arb_cache_key k = make_key(i);
-    arb_cache_entry e = {
-        .cubin = buf,
-        .cubin_len = n,
-        .lowered_name = "_Z18ternary_fwd_kernelILi64ELi64ELi32EEvPKfS1_Pf",
-        .block_x = 128, .block_y = 1, .block_z = 1,
-        .shared_bytes = 16384, .registers = 96, .spill_bytes = 0,
-        .compile_log = "ptxas info: 96 registers",
-        .compile_ms = 412.5,
-    };
-    *inserted = -1;
-    arb_status st = arb_cache_put(c, &k, &e, inserted, err);
-    free(buf);
-    return st;
+    return th_cache_put(c, i, cubin_len_of(i), (unsigned)i, inserted, err);
 }
 
 /* Get key i: the status; *found as get says, and a found entry must carry
@@ -197,13 +112,13 @@ static arb_status get_key(arb_cache *c, int i, int *found, arb_err *err)
 {
     char hash[ARB_CACHE_HASH_LEN];
     arb_cache_entry e;
-    hash_of(i, hash);
+    th_cache_hash(i, hash);
     *found = -1;
     arb_status st = arb_cache_get(c, hash, &e, found, err);
     if (st == ARB_OK && *found) {
         size_t n = cubin_len_of(i);
         uint8_t *want = malloc(n);
-        fill_cubin(want, n, i);
+        th_fill_bytes(want, n, (unsigned)i);
         cr_assert_eq(e.cubin_len, n, "[%s] key %d: %zu bytes, not %zu", round_name, i,
                      e.cubin_len, n);
         cr_assert_eq(memcmp(e.cubin, want, n), 0, "[%s] key %d: wrong bytes", round_name, i);
@@ -237,73 +152,6 @@ static void ledger_remove(ledger *l, int key)
         }
 }
 
-static void sql_on(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    cr_assert_eq(rc, SQLITE_OK, "%s: %s", sql, msg ? msg : "");
-    sqlite3_free(msg);
-    sqlite3_close(db);
-}
-
-static int64_t sql_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql,
-                 sqlite3_errmsg(db));
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
-static int count_glob(const char *pattern)
-{
-    glob_t g;
-    int n = 0;
-    if (glob(pattern, 0, NULL, &g) == 0) {
-        n = (int)g.gl_pathc;
-        globfree(&g);
-    }
-    return n;
-}
-
-static int corrupt_copies(const char *path)
-{
-    char pattern[600];
-    snprintf(pattern, sizeof(pattern), "%s.corrupt-*", path);
-    return count_glob(pattern);
-}
-
-static size_t read_whole(const char *path, uint8_t **out)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "open %s: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *out = malloc((size_t)n + 1);
-    cr_assert_eq(fread(*out, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    return (size_t)n;
-}
-
-static void write_whole(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "create %s: %s", path, strerror(errno));
-    cr_assert_eq(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
-
 /* Remove a cache file and everything SQLite and the cache keep beside it. */
 static void remove_cache_files(const char *path)
 {
@@ -315,34 +163,18 @@ static void remove_cache_files(const char *path)
     }
 }
 
-/* Run arb-cache (the built program) with `args`; its exit status. */
+/* Run arb-cache (the built program) with `args`, its output discarded; its
+ * exit status. */
 static int run_tool(const char *const *args)
 {
     static const char tool[] = ARB_BINARY_DIR "/tools/arb-cache";
-    char *argv[16];
-    int n = 0;
-    argv[n++] = (char *)tool;
-    for (; args[n - 1] && n < 15; n++)
-        argv[n] = (char *)args[n - 1];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        unsetenv("ARB_CACHE");
-        unsetenv("ARB_CACHE_READONLY");
-        execv(tool, argv);
-        _exit(127);
-    }
-    int status = 0;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    cr_assert(WIFEXITED(status), "arb-cache died");
-    cr_assert_neq(WEXITSTATUS(status), 127, "cannot run %s", tool);
-    return WEXITSTATUS(status);
+    const char *argv[16] = {tool};
+    for (int n = 1; args[n - 1] && n < 15; n++)
+        argv[n] = args[n - 1];
+    int code = th_reap(th_spawn(&(th_cmd){.prog = tool, .argv = argv}));
+    cr_assert_lt(code, 128, "arb-cache died");
+    cr_assert_neq(code, 127, "cannot run %s", tool);
+    return code;
 }
 
 /* After a round: the file opens clean, verifies, and holds the ledger's
@@ -350,19 +182,19 @@ static int run_tool(const char *const *args)
  * verify may still find. Returns the entries checked. */
 static int check_file(const char *path, const ledger *l, int damaged)
 {
-    warn_log w = {0};
+    th_warn_log w = {0};
     arb_err err = {0};
-    cr_assert_eq(corrupt_copies(path), 0, "[%s] a fault was taken for a damaged file",
+    cr_assert_eq(th_corrupt_copies(path, NULL, 0), 0, "[%s] a fault was taken for a damaged file",
                  round_name);
     arb_cache *c = open_clean(path, &w);
-    cr_assert_eq(w.n, 0, "[%s] reopening warned: %s", round_name, w.first);
+    cr_assert_eq(w.n, 0, "[%s] reopening warned: %s", round_name, w.msg[0]);
     cr_assert(arb_cache_writable(c), "[%s] the reopened cache is not writable", round_name);
     arb_cache_verify_report r;
     cr_assert_eq(arb_cache_verify(c, &r, &err), ARB_OK, "[%s] verify: %s", round_name, err.msg);
     cr_assert(r.integrity_ok, "[%s] integrity: %s", round_name, r.detail);
     if (damaged >= 0 && r.bad == 1) {
         char hash[ARB_CACHE_HASH_LEN];
-        hash_of(damaged, hash);
+        th_cache_hash(damaged, hash);
         cr_assert_not_null(strstr(r.detail, hash), "[%s] verify: %s", round_name, r.detail);
     } else {
         cr_assert_eq(r.bad, 0, "[%s] verify: %s", round_name, r.detail);
@@ -375,7 +207,7 @@ static int check_file(const char *path, const ledger *l, int damaged)
                      l->key[i]);
     }
     arb_cache_close(c);
-    cr_assert_eq(w.n, 0, "[%s] checking warned: %s", round_name, w.first);
+    cr_assert_eq(w.n, 0, "[%s] checking warned: %s", round_name, w.msg[0]);
     return l->n;
 }
 
@@ -408,8 +240,8 @@ static void io_arm(void)
 {
     /* SQLite opens files by their full, resolved path. */
     static char real[PATH_MAX];
-    if (!real[0] && !realpath(dir, real))
-        snprintf(real, sizeof(real), "%s", dir);
+    if (!real[0] && !realpath(th_dir, real))
+        snprintf(real, sizeof(real), "%s", th_dir);
     cache_testing_vfs_arm(io_now->ops, io_n, io_now->always, io_now->rc, real);
 }
 
@@ -428,7 +260,7 @@ typedef struct base_image {
 
 static void make_base(const char *path, int first, int n, base_image *b)
 {
-    warn_log w = {0};
+    th_warn_log w = {0};
     arb_err err = {0};
     remove_cache_files(path);
     arb_cache *c = open_clean(path, &w);
@@ -440,13 +272,13 @@ static void make_base(const char *path, int first, int n, base_image *b)
         ledger_add(&b->keys, i);
     }
     arb_cache_close(c);
-    b->len = read_whole(path, &b->bytes);
+    b->len = th_file_read(path, &b->bytes);
 }
 
 static void restore_base(const char *path, const base_image *b)
 {
     remove_cache_files(path);
-    write_whole(path, b->bytes, b->len);
+    th_file_write(path, b->bytes, b->len);
 }
 
 /* Scenarios: each restores its own starting state, arms the fault when
@@ -470,7 +302,7 @@ static void expect_ok(arb_status st, const arb_err *err, const char *what)
 /* A new file: created under the fault. */
 static void sc_create(scenario *s)
 {
-    warn_log w = {0};
+    th_warn_log w = {0};
     arb_err err = {0};
     arb_cache *c = NULL;
     int inserted = 0;
@@ -490,13 +322,13 @@ static void sc_create(scenario *s)
         ledger_add(&s->expect, 101);
     arb_cache_close(c);
     io_disarm();
-    cr_assert(w.n <= 1, "[%s] warned %d times (first: %s)", round_name, w.n, w.first);
+    cr_assert(w.n <= 1, "[%s] warned %d times (first: %s)", round_name, w.n, w.msg[0]);
 }
 
 /* Puts into an existing file, then the checkpoint at close. */
 static void sc_put(scenario *s)
 {
-    warn_log w = {0};
+    th_warn_log w = {0};
     arb_err err = {0};
     int inserted = 0;
     int found = 0;
@@ -516,14 +348,14 @@ static void sc_put(scenario *s)
     cr_assert_eq(found, 1, "[%s] a fault in a write costs no read", round_name);
     arb_cache_close(c);
     io_disarm();
-    cr_assert(w.n <= 1, "[%s] warned %d times (first: %s)", round_name, w.n, w.first);
+    cr_assert(w.n <= 1, "[%s] warned %d times (first: %s)", round_name, w.n, w.msg[0]);
 }
 
 /* Gets that write: a coarse last_used update, and a damaged row moved to
  * quarantine. */
 static void sc_get(scenario *s)
 {
-    warn_log w = {0};
+    th_warn_log w = {0};
     arb_err err = {0};
     int found = 0;
     restore_base(s->path, &s->base);
@@ -538,7 +370,7 @@ static void sc_get(scenario *s)
     expect_ok(get_key(c, 2, &found, &err), &err, "get");
     cr_assert_eq(found, 1);
     char hash[ARB_CACHE_HASH_LEN];
-    hash_of(3, hash);
+    th_cache_hash(3, hash);
     expect_ok(arb_cache_contains(c, hash, &found, &err), &err, "contains");
     cr_assert_eq(found, 1);
     arb_cache_close(c);
@@ -554,8 +386,8 @@ static void expect_maint(arb_status st, const arb_err *err, const char *what)
 
 static void sc_maintain(scenario *s)
 {
-    warn_log w = {0};
-    const char *out = in_dir("export.sqlite");
+    th_warn_log w = {0};
+    const char *out = th_in_dir("export.sqlite");
     restore_base(s->path, &s->base);
     remove_cache_files(out);
     s->expect = s->base.keys;
@@ -575,7 +407,7 @@ static void sc_maintain(scenario *s)
     expect_maint(arb_tune_put(c, &row, &e2), &e2, "tune put");
     arb_err e3 = {0};
     char hash[ARB_CACHE_HASH_LEN];
-    hash_of(2, hash);
+    th_cache_hash(2, hash);
     expect_maint(arb_cache_quarantine(c, hash, "test", &e3), &e3, "quarantine");
     ledger_remove(&s->expect, 2); /* gone or not: no longer promised */
     arb_err e4 = {0};
@@ -596,8 +428,9 @@ static void sc_maintain(scenario *s)
 
     /* An export is all or nothing: a complete file, or none and no temporary. */
     char pattern[600];
-    snprintf(pattern, sizeof(pattern), "%s/.export.sqlite.tmp-*", dir);
-    cr_assert_eq(count_glob(pattern), 0, "[%s] export left its temporary file", round_name);
+    snprintf(pattern, sizeof(pattern), "%s/.export.sqlite.tmp-*", th_dir);
+    cr_assert_eq(th_glob_count(pattern, NULL, 0), 0, "[%s] export left its temporary file",
+                 round_name);
     struct stat sb;
     if (st == ARB_OK) {
         ledger all = s->expect;
@@ -611,7 +444,7 @@ static void sc_maintain(scenario *s)
 /* Clear: one transaction, then VACUUM and a WAL truncation. */
 static void sc_clear(scenario *s)
 {
-    warn_log w = {0};
+    th_warn_log w = {0};
     arb_err err = {0};
     restore_base(s->path, &s->base);
     arb_cache *c = open_clean(s->path, &w);
@@ -620,7 +453,7 @@ static void sc_clear(scenario *s)
     expect_maint(st, &err, "clear");
     arb_cache_close(c);
     io_disarm();
-    int64_t left = sql_int(s->path, "SELECT count(*) FROM entries");
+    int64_t left = th_sql_int(s->path, "SELECT count(*) FROM entries");
     if (st == ARB_OK) {
         cr_assert_eq(left, 0, "[%s] clear said ok but left %lld entries", round_name,
                      (long long)left);
@@ -636,7 +469,7 @@ static void sc_clear(scenario *s)
  * damage. */
 static void sc_rebuild(scenario *s)
 {
-    warn_log w = {0};
+    th_warn_log w = {0};
     arb_err err = {0};
     arb_cache *c = NULL;
     int inserted = 0;
@@ -660,13 +493,13 @@ static void sc_rebuild(scenario *s)
  * finishes the job: after it the file must be a clean cache. */
 static void settle_rebuild(scenario *s)
 {
-    warn_log w = {0};
+    th_warn_log w = {0};
     arb_err err = {0};
     int found = 0;
     arb_cache *c = open_clean(s->path, &w);
     cr_assert_eq(get_key(c, 1, &found, &err), ARB_OK, "[%s] %s", round_name, err.msg);
     cr_assert_eq(found, 0, "[%s] the damaged rows are gone", round_name);
-    cr_assert(arb_cache_writable(c), "[%s] a clean session rebuilds: %s", round_name, w.first);
+    cr_assert(arb_cache_writable(c), "[%s] a clean session rebuilds: %s", round_name, w.msg[0]);
     arb_cache_close(c);
     char pattern[600];
     snprintf(pattern, sizeof(pattern), "%s.corrupt-*", s->path);
@@ -720,22 +553,22 @@ static loop_figures io_loops(scenario *s)
 static void io_test(const char *name, void (*run)(scenario *), int n_base, int damaged)
 {
     scenario s = {.name = name, .damaged = damaged, .run = run};
-    snprintf(s.path, sizeof(s.path), "%s", in_dir("kernels.sqlite"));
+    snprintf(s.path, sizeof(s.path), "%s", th_in_dir("kernels.sqlite"));
     if (n_base > 0) {
         make_base(s.path, 0, n_base, &s.base);
         if (damaged >= 0) {
             /* Key 0 is due a last_used update; `damaged` has a flipped byte. */
             char sql[512];
             char hash[ARB_CACHE_HASH_LEN];
-            hash_of(damaged, hash);
+            th_cache_hash(damaged, hash);
             snprintf(sql, sizeof(sql),
                      "UPDATE entries SET last_used = last_used - 7200 WHERE M = 1024;"
                      "UPDATE entries SET cubin = zeroblob(length(cubin)) WHERE hash = '%s';"
                      "PRAGMA wal_checkpoint(TRUNCATE);",
                      hash);
-            sql_on(s.path, sql);
+            th_sql_exec(s.path, sql);
             free(s.base.bytes);
-            s.base.len = read_whole(s.path, &s.base.bytes);
+            s.base.len = th_file_read(s.path, &s.base.bytes);
         }
     }
     io_loops(&s);
@@ -767,20 +600,18 @@ Test(cache_faults, io_faults_during_clear)
     io_test("clear", sc_clear, 4, -1);
 }
 
-static void damage_pages(const char *path);
-
 Test(cache_faults, io_faults_while_rebuilding_a_damaged_file)
 {
     /* The base image: a cache whose pages after the first are garbage. */
     char path[512];
-    snprintf(path, sizeof(path), "%s", in_dir("kernels.sqlite"));
+    snprintf(path, sizeof(path), "%s", th_in_dir("kernels.sqlite"));
     base_image b;
     make_base(path, 0, 6, &b);
     free(b.bytes);
-    damage_pages(path);
+    th_cache_damage_pages(path);
     scenario s = {.name = "rebuild", .damaged = -1, .run = sc_rebuild, .settle = settle_rebuild};
     snprintf(s.path, sizeof(s.path), "%s", path);
-    s.base.len = read_whole(path, &s.base.bytes);
+    s.base.len = th_file_read(path, &s.base.bytes);
     io_loops(&s);
     free(s.base.bytes);
 }
@@ -849,7 +680,7 @@ static int count_tune(void *ctx, const arb_tune_row *row)
  * else only open, put, get, contains and close. */
 static void oom_session(scenario *s, long n, int always, int fresh, int full)
 {
-    warn_log w = {0};
+    th_warn_log w = {0};
     arb_err err = {0};
     arb_cache *c = NULL;
     int inserted = 0;
@@ -885,7 +716,7 @@ static void oom_session(scenario *s, long n, int always, int fresh, int full)
         arb_err e = {0};
         st = get_key(c, 1, &found, &e);
         expect_ok_or_nomem(st, &e, "get");
-        hash_of(2, hash);
+        th_cache_hash(2, hash);
         arb_err e2 = {0};
         expect_ok_or_nomem(arb_cache_contains(c, hash, &found, &e2), &e2, "contains");
     }
@@ -926,7 +757,7 @@ static void oom_session(scenario *s, long n, int always, int fresh, int full)
     expect_ok_or_nomem(arb_tune_each(c, "b1", "13.0", count_tune, &tunes, &e9), &e9,
                        "tune each");
     if (!fresh) {
-        hash_of(3, hash);
+        th_cache_hash(3, hash);
         arb_err e10 = {0};
         expect_ok_or_nomem(arb_cache_quarantine(c, hash, "test", &e10), &e10, "quarantine");
         ledger_remove(&s->expect, 3);
@@ -941,7 +772,7 @@ static void oom_session(scenario *s, long n, int always, int fresh, int full)
 static void oom_loops(const char *name, int fresh, int always, int sqlite)
 {
     scenario s = {.name = name, .damaged = -1};
-    snprintf(s.path, sizeof(s.path), "%s", in_dir("kernels.sqlite"));
+    snprintf(s.path, sizeof(s.path), "%s", th_in_dir("kernels.sqlite"));
     loop_figures total = {0, 0, 0};
     if (sqlite)
         install_sqlite_oom();
@@ -1058,12 +889,12 @@ Test(cache_faults, write_lock_held_by_a_killed_process)
      * stores nothing and fails nothing; reads go on. Then the holder is
      * killed (kill -9) mid-transaction: its half is never seen, and the
      * next put stores. */
-    const char *path = in_dir("kernels.sqlite");
+    const char *path = th_in_dir("kernels.sqlite");
     base_image b;
     make_base(path, 0, 2, &b);
     pid_t holder = hold_in_child(path, "BEGIN IMMEDIATE; INSERT INTO stats VALUES "
                                        "('partial', 'row', 1);");
-    warn_log w = {0};
+    th_warn_log w = {0};
     arb_err err = {0};
     arb_cache *c = NULL;
     cr_assert_eq(open_cache(&c, path, 300, &w, &err), ARB_OK, "%s", err.msg);
@@ -1078,7 +909,7 @@ Test(cache_faults, write_lock_held_by_a_killed_process)
     cr_assert(waited >= 250 && waited < 5000, "the put waited %lld ms for a 300 ms timeout",
               (long long)waited);
     cr_assert_eq(w.n, 1, "%d warnings", w.n);
-    cr_assert_not_null(strstr(w.first, "locked"), "%s", w.first);
+    cr_assert_not_null(strstr(w.msg[0], "locked"), "%s", w.msg[0]);
     cr_assert_eq(get_key(c, 1, &found, &err), ARB_OK, "%s", err.msg);
     cr_assert_eq(found, 1, "readers are not blocked by a writer");
     cr_assert_eq(put_key(c, 11, &inserted, &err), ARB_OK);
@@ -1089,7 +920,7 @@ Test(cache_faults, write_lock_held_by_a_killed_process)
     cr_assert_eq(put_key(c, 10, &inserted, &err), ARB_OK, "%s", err.msg);
     cr_assert_eq(inserted, 1, "the lock died with its holder");
     arb_cache_close(c);
-    cr_assert_eq(sql_int(path, "SELECT count(*) FROM stats WHERE scope = 'partial'"), 0,
+    cr_assert_eq(th_sql_int(path, "SELECT count(*) FROM stats WHERE scope = 'partial'"), 0,
                  "the killed holder's half transaction is not in the file");
     ledger l = b.keys;
     ledger_add(&l, 10);
@@ -1103,12 +934,12 @@ Test(cache_faults, exclusive_lock_held_past_the_timeout)
     /* An exclusive holder keeps even readers out: the open waits about the
      * timeout, warns once, and the handle works as a miss-only cache; no
      * row is left behind by us. */
-    const char *path = in_dir("kernels.sqlite");
+    const char *path = th_in_dir("kernels.sqlite");
     base_image b;
     make_base(path, 0, 2, &b);
     pid_t holder = hold_in_child(path, "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; "
                                        "INSERT INTO stats VALUES ('partial', 'row', 1);");
-    warn_log w = {0};
+    th_warn_log w = {0};
     arb_err err = {0};
     arb_cache *c = NULL;
     struct timespec t0;
@@ -1117,8 +948,8 @@ Test(cache_faults, exclusive_lock_held_past_the_timeout)
     int64_t waited = elapsed_ms(&t0);
     cr_assert(waited < 5000, "the open waited %lld ms for a 300 ms timeout", (long long)waited);
     cr_assert_eq(arb_cache_writable(c), 0);
-    cr_assert_eq(w.n, 1, "%d warnings, first: %s", w.n, w.first);
-    cr_assert_not_null(strstr(w.first, "locked"), "%s", w.first);
+    cr_assert_eq(w.n, 1, "%d warnings, first: %s", w.n, w.msg[0]);
+    cr_assert_not_null(strstr(w.msg[0], "locked"), "%s", w.msg[0]);
     int found = -1;
     int inserted = -1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1131,37 +962,11 @@ Test(cache_faults, exclusive_lock_held_past_the_timeout)
     arb_cache_close(c);
 
     kill_child(holder);
-    cr_assert_eq(sql_int(path, "SELECT count(*) FROM stats WHERE scope = 'partial'"), 0);
-    cr_assert_eq(sql_int(path, "SELECT count(*) FROM entries"), 2, "no partial row");
+    cr_assert_eq(th_sql_int(path, "SELECT count(*) FROM stats WHERE scope = 'partial'"), 0);
+    cr_assert_eq(th_sql_int(path, "SELECT count(*) FROM entries"), 2, "no partial row");
     snprintf(round_name, sizeof(round_name), "exclusive lock held");
     check_file(path, &b.keys, -1);
     free(b.bytes);
-}
-
-/* Overwrite every page but the first (the schema) with garbage, from a child
- * process (closing a descriptor on the file here would drop this process's
- * POSIX locks on it). */
-static void damage_pages(const char *path)
-{
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        struct stat sb;
-        if (stat(path, &sb) != 0 || sb.st_size <= CACHE_PAGE_SIZE)
-            _exit(1);
-        size_t n = (size_t)sb.st_size - CACHE_PAGE_SIZE;
-        uint8_t *junk = malloc(n);
-        fill_cubin(junk, n, 77);
-        int fd = open(path, O_WRONLY);
-        if (fd < 0 || pwrite(fd, junk, n, CACHE_PAGE_SIZE) != (ssize_t)n)
-            _exit(2);
-        close(fd);
-        free(junk);
-        _exit(0);
-    }
-    int status = 0;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "damaging %s failed", path);
 }
 
 Test(cache_faults, rebuild_under_a_reader_in_a_transaction)
@@ -1170,10 +975,10 @@ Test(cache_faults, rebuild_under_a_reader_in_a_transaction)
      * finds the pages damaged and rebuilds the file in place: the rebuild
      * goes through SQLite's locks, the reader's snapshot stays consistent,
      * and once it ends its transaction it sees the rebuilt file. */
-    const char *path = in_dir("kernels.sqlite");
+    const char *path = th_in_dir("kernels.sqlite");
     base_image b;
     make_base(path, 0, 6, &b);
-    damage_pages(path);
+    th_cache_damage_pages(path);
     int to_child[2];
     int from_child[2];
     cr_assert_eq(pipe(to_child), 0);
@@ -1213,7 +1018,7 @@ Test(cache_faults, rebuild_under_a_reader_in_a_transaction)
     cr_assert_eq(read(from_child[0], &ready, 1), 1);
     cr_assert_eq(ready, 'y', "the reader could not start its transaction");
 
-    warn_log w = {0};
+    th_warn_log w = {0};
     arb_err err = {0};
     arb_cache *c = NULL;
     cr_assert_eq(open_cache(&c, path, 2000, &w, &err), ARB_OK, "%s", err.msg);
@@ -1221,8 +1026,8 @@ Test(cache_faults, rebuild_under_a_reader_in_a_transaction)
     int inserted = -1;
     cr_assert_eq(get_key(c, 1, &found, &err), ARB_OK, "%s", err.msg);
     cr_assert_eq(found, 0);
-    cr_assert(arb_cache_writable(c), "rebuilt under the reader: %s", w.first);
-    cr_assert_eq(corrupt_copies(path), 1, "the damaged bytes were kept aside");
+    cr_assert(arb_cache_writable(c), "rebuilt under the reader: %s", w.msg[0]);
+    cr_assert_eq(th_corrupt_copies(path, NULL, 0), 1, "the damaged bytes were kept aside");
     cr_assert_eq(put_key(c, 50, &inserted, &err), ARB_OK, "%s", err.msg);
     cr_assert_eq(inserted, 1);
     cr_assert_eq(write(to_child[1], "g", 1), 1);
@@ -1235,12 +1040,9 @@ Test(cache_faults, rebuild_under_a_reader_in_a_transaction)
     close(from_child[0]);
     ledger l = {0};
     ledger_add(&l, 50);
-    char pattern[600];
-    snprintf(pattern, sizeof(pattern), "%s.corrupt-*", path);
-    glob_t g;
-    cr_assert_eq(glob(pattern, 0, NULL, &g), 0);
-    unlink(g.gl_pathv[0]);
-    globfree(&g);
+    char copy[600];
+    cr_assert_geq(th_corrupt_copies(path, copy, sizeof(copy)), 1);
+    unlink(copy);
     snprintf(round_name, sizeof(round_name), "rebuild under a reader");
     check_file(path, &l, -1);
     free(b.bytes);
@@ -1251,12 +1053,12 @@ Test(cache_faults, damaged_file_held_by_a_writer_is_rebuilt_later)
     /* The file is damaged but another process holds the write lock past our
      * timeout: we cannot rebuild now, so we degrade (a miss, a warning, no
      * failure). Once the holder is gone the next open rebuilds it. */
-    const char *path = in_dir("kernels.sqlite");
+    const char *path = th_in_dir("kernels.sqlite");
     base_image b;
     make_base(path, 0, 6, &b);
-    damage_pages(path);
+    th_cache_damage_pages(path);
     pid_t holder = hold_in_child(path, "BEGIN IMMEDIATE; PRAGMA user_version;");
-    warn_log w = {0};
+    th_warn_log w = {0};
     arb_err err = {0};
     arb_cache *c = NULL;
     cr_assert_eq(open_cache(&c, path, 300, &w, &err), ARB_OK, "%s", err.msg);
@@ -1265,19 +1067,19 @@ Test(cache_faults, damaged_file_held_by_a_writer_is_rebuilt_later)
     cr_assert_eq(get_key(c, 1, &found, &err), ARB_OK, "%s", err.msg);
     cr_assert_eq(found, 0);
     cr_assert_eq(arb_cache_writable(c), 0, "could not have rebuilt under a held write lock");
-    cr_assert_eq(w.n, 1, "%d warnings, first: %s", w.n, w.first);
-    cr_assert_not_null(strstr(w.first, "cannot be rebuilt now"), "%s", w.first);
+    cr_assert_eq(w.n, 1, "%d warnings, first: %s", w.n, w.msg[0]);
+    cr_assert_not_null(strstr(w.msg[0], "cannot be rebuilt now"), "%s", w.msg[0]);
     cr_assert_eq(put_key(c, 60, &inserted, &err), ARB_OK, "%s", err.msg);
     cr_assert_eq(inserted, 0);
     arb_cache_close(c);
     kill_child(holder);
 
-    warn_log w2 = {0};
+    th_warn_log w2 = {0};
     c = open_clean(path, &w2);
     cr_assert_eq(get_key(c, 1, &found, &err), ARB_OK, "%s", err.msg);
     cr_assert_eq(found, 0);
-    cr_assert(arb_cache_writable(c), "rebuilt once free: %s", w2.first);
-    cr_assert_not_null(strstr(w2.first, "rebuilt"), "%s", w2.first);
+    cr_assert(arb_cache_writable(c), "rebuilt once free: %s", w2.msg[0]);
+    cr_assert_not_null(strstr(w2.msg[0], "rebuilt"), "%s", w2.msg[0]);
     cr_assert_eq(put_key(c, 60, &inserted, &err), ARB_OK, "%s", err.msg);
     cr_assert_eq(inserted, 1);
     arb_cache_close(c);
@@ -1290,30 +1092,30 @@ Test(cache_faults, readonly_file_in_a_writable_folder_is_never_modified)
     /* The file is read-only, its folder is not (SQLite can make the -shm
      * there): the cache degrades to reads, warns once, and the file's bytes
      * do not change. arb-cache verify reads it and passes. */
-    const char *path = in_dir("kernels.sqlite");
+    const char *path = th_in_dir("kernels.sqlite");
     base_image b;
     make_base(path, 0, 3, &b);
     cr_assert_eq(chmod(path, 0444), 0);
-    cr_assert_eq(chmod(dir, 0777), 0);
+    cr_assert_eq(chmod(th_dir, 0777), 0);
     pid_t pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
         /* root ignores permissions: check as an unprivileged user. */
         if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
             _exit(20);
-        warn_log w = {0};
+        th_warn_log w = {0};
         arb_err err = {0};
         arb_cache *c = NULL;
         int found = 0;
         int inserted = -1;
         if (open_cache(&c, path, 0, &w, &err) != ARB_OK)
             _exit(1);
-        if (arb_cache_writable(c) || w.n != 1 || !strstr(w.first, "read-only"))
+        if (arb_cache_writable(c) || w.n != 1 || !strstr(w.msg[0], "read-only"))
             _exit(2);
         for (int i = 0; i < 3; i++) {
             char hash[ARB_CACHE_HASH_LEN];
             arb_cache_entry e;
-            hash_of(i, hash);
+            th_cache_hash(i, hash);
             if (arb_cache_get(c, hash, &e, &found, &err) != ARB_OK || !found)
                 _exit(3);
             arb_cache_entry_free(&e);
@@ -1334,7 +1136,7 @@ Test(cache_faults, readonly_file_in_a_writable_folder_is_never_modified)
     cr_assert(WIFEXITED(status), "the reader died");
     cr_assert_eq(WEXITSTATUS(status), 0, "check %d failed", WEXITSTATUS(status));
     uint8_t *after = NULL;
-    size_t n = read_whole(path, &after);
+    size_t n = th_file_read(path, &after);
     cr_assert(n == b.len && memcmp(after, b.bytes, n) == 0, "the read-only file was modified");
     free(after);
     free(b.bytes);

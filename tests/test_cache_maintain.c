@@ -7,160 +7,32 @@
  * removed afterwards.
  */
 #include <criterion/criterion.h>
-#include <errno.h>
-#include <ftw.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "arb/cache.h"
+#include "cache_fixture.h"
+#include "files.h"
 
 /* ---- Fixtures --------------------------------------------------------------- */
 
-static char dir[256];
+static void make_dir(void) { th_dir_make("arb-cache-maint"); }
 
-static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
+TestSuite(cache_maintain, .init = make_dir, .fini = th_dir_remove);
 
-static void make_dir(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/arb-cache-maint-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-}
-
-static void remove_dir(void)
-{
-    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(cache_maintain, .init = make_dir, .fini = remove_dir);
-
-static const char *in_dir(const char *name)
-{
-    static char paths[64][512]; /* a ring: callers keep at most 64 at once */
-    static int next;
-    char *p = paths[next++ % 64];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
-
-typedef struct warn_log {
-    int n;
-    char first[2048];
-} warn_log;
-
-static void capture(void *ctx, const char *msg)
-{
-    warn_log *w = ctx;
-    if (w->n == 0)
-        snprintf(w->first, sizeof(w->first), "%s", msg);
-    w->n++;
-}
-
-static arb_cache *open_layers(const char *path, const char *const *ro, int n_ro, warn_log *w)
-{
-    arb_cache_options opt;
-    arb_cache *c = NULL;
-    arb_err err = {0};
-    arb_cache_options_init(&opt);
-    opt.path = path;
-    opt.readonly_paths = ro;
-    opt.n_readonly = n_ro;
-    opt.warn = capture;
-    opt.warn_ctx = w;
-    cr_assert_eq(arb_cache_open(&c, &opt, &err), ARB_OK, "open %s: %s", path, err.msg);
-    return c;
-}
-
-static arb_cache *open_at(const char *path, warn_log *w)
-{
-    return open_layers(path, NULL, 0, w);
-}
-
-static arb_cache_key make_key(int i)
-{
-    arb_cache_key k = {
-        .kernel = i % 2 ? "ternary_grad_x" : "ternary_fwd",
-        .name_expr = "k<64, 64, 32>",
-        .M = 256 + i, .N = 512, .K = 512, .gs = 64,
-        .bm = 64, .bn = 64, .bk = 32, .tm = 4, .tn = 4, .warps = 4, .stages = 2,
-        .precision = "fp32", .arch = "sm_90", .nvrtc_version = "13.0",
-        .template_sha = "abc", .options = "-default-device", .env = "",
-    };
-    return k;
-}
-
-static void fill_bytes(uint8_t *buf, size_t n, unsigned seed)
-{
-    uint32_t x = 2463534242u ^ (seed * 2654435761u);
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        buf[i] = (uint8_t)x;
-    }
-}
-
-/* Put key i with n bytes of content i; returns `inserted`, or -1 on error. */
-static int put_key(arb_cache *c, int i, size_t n)
-{
-    uint8_t *b = malloc(n);
-    fill_bytes(b, n, (unsigned)i);
-    arb_cache_key k = make_key(i);
-    arb_cache_entry e = {.cubin = b, .cubin_len = n, .lowered_name = "_Z1kv", .compile_log = "",
-                         .block_x = 128, .block_y = 1, .block_z = 1, .registers = 40,
-                         .spill_bytes = -1, .compile_ms = 12.5};
-    int inserted = -1;
-    arb_err err = {0};
-    arb_status st = arb_cache_put(c, &k, &e, &inserted, &err);
-    free(b);
-    return st == ARB_OK ? inserted : -1;
-}
-
+/* Whether key i (th_cache_key) is in the cache, by arb_cache_contains. */
 static int has_key(arb_cache *c, int i)
 {
     char hash[ARB_CACHE_HASH_LEN];
-    arb_cache_key k = make_key(i);
-    arb_cache_key_hash(&k, hash);
     int found = -1;
     arb_err err = {0};
+    th_cache_hash(i, hash);
     cr_assert_eq(arb_cache_contains(c, hash, &found, &err), ARB_OK, "%s", err.msg);
     return found;
-}
-
-static void sql_on(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    char *msg = NULL;
-    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s: %s", sql,
-                 msg ? msg : "");
-    sqlite3_close(db);
-}
-
-static int64_t sql_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
 }
 
 /* ---- Several processes ------------------------------------------------------------ */
@@ -169,33 +41,28 @@ static int64_t sql_int(const char *path, const char *sql)
  * [first, first + 50), read them back. Exit code: the first failed step. */
 static int child_puts(const char *path, int first)
 {
-    warn_log w = {0};
-    arb_cache_options opt;
+    th_warn_log w = {0};
     arb_cache *c = NULL;
     arb_err err = {0};
-    arb_cache_options_init(&opt);
-    opt.path = path;
-    opt.warn = capture;
-    opt.warn_ctx = &w;
-    if (arb_cache_open(&c, &opt, &err) != ARB_OK)
+    if (th_cache_try_open(&c, path, 0, &w, &err) != ARB_OK)
         return 10;
     if (!arb_cache_writable(c))
         return 11;
     for (int i = first; i < first + 50; i++) {
-        if (put_key(c, i, 3000 + (size_t)i) < 0)
+        int inserted = -1;
+        if (th_cache_put(c, i, 3000 + (size_t)i, (unsigned)i, &inserted, &err) != ARB_OK)
             return 12;
         arb_cache_stats_add(c, "ternary_fwd", "compile", 1);
     }
     for (int i = first; i < first + 50; i++) {
         char hash[ARB_CACHE_HASH_LEN];
-        arb_cache_key k = make_key(i);
         arb_cache_entry e;
         int found = 0;
         uint8_t expect[3200];
-        arb_cache_key_hash(&k, hash);
+        th_cache_hash(i, hash);
         if (arb_cache_get(c, hash, &e, &found, &err) != ARB_OK || !found)
             return 13;
-        fill_bytes(expect, 3000 + (size_t)i, (unsigned)i);
+        th_fill_bytes(expect, 3000 + (size_t)i, (unsigned)i);
         if (e.cubin_len != 3000 + (size_t)i || memcmp(e.cubin, expect, e.cubin_len) != 0)
             return 14;
         arb_cache_entry_free(&e);
@@ -210,7 +77,7 @@ static int child_puts(const char *path, int first)
 
 Test(cache_maintain, four_processes_store_the_union)
 {
-    const char *path = in_dir("shared/kernels.sqlite");
+    const char *path = th_in_dir("shared/kernels.sqlite");
     pid_t pids[4];
     for (int p = 0; p < 4; p++) {
         pids[p] = fork();
@@ -225,15 +92,15 @@ Test(cache_maintain, four_processes_store_the_union)
         cr_assert_eq(WEXITSTATUS(status), 0, "child %d failed at step %d", p,
                      WEXITSTATUS(status));
     }
-    warn_log w = {0};
-    arb_cache *c = open_at(path, &w);
+    th_warn_log w = {0};
+    arb_cache *c = th_cache_open(path, &w);
     for (int i = 0; i < 125; i++)
         cr_assert_eq(has_key(c, i), 1, "key %d missing", i);
     cr_assert_eq(has_key(c, 125), 0);
     arb_cache_close(c);
-    cr_assert_eq(sql_int(path, "SELECT count(*) FROM entries"), 125);
-    cr_assert_eq(sql_int(path, "SELECT count(*) FROM quarantine"), 0);
-    cr_assert_eq(sql_int(path, "SELECT value FROM stats WHERE name = 'compile'"), 200,
+    cr_assert_eq(th_sql_int(path, "SELECT count(*) FROM entries"), 125);
+    cr_assert_eq(th_sql_int(path, "SELECT count(*) FROM quarantine"), 0);
+    cr_assert_eq(th_sql_int(path, "SELECT value FROM stats WHERE name = 'compile'"), 200,
                  "counters from all processes sum");
 }
 
@@ -268,24 +135,24 @@ static double stat_value(const stat_seen *s, const char *scope, const char *name
 
 Test(cache_maintain, stats_add_flush_each_zero)
 {
-    const char *path = in_dir("kernels.sqlite");
-    warn_log w = {0};
+    const char *path = th_in_dir("kernels.sqlite");
+    th_warn_log w = {0};
     arb_err err = {0};
-    arb_cache *c = open_at(path, &w);
+    arb_cache *c = th_cache_open(path, &w);
     arb_cache_stats_add(c, "ternary_fwd", "miss", 1);
     arb_cache_stats_add(c, "ternary_fwd", "miss", 2);
     arb_cache_stats_add(c, "ternary_fwd", "compile_ms", 250.5);
     arb_cache_stats_add(c, "rmsnorm_fwd", "hit_writable", 4);
-    cr_assert_eq(sql_int(path, "SELECT count(*) FROM stats"), 0, "buffered until a flush");
+    cr_assert_eq(th_sql_int(path, "SELECT count(*) FROM stats"), 0, "buffered until a flush");
     cr_assert_eq(arb_cache_stats_flush(c, &err), ARB_OK, "%s", err.msg);
-    cr_assert_eq(sql_int(path, "SELECT value FROM stats WHERE scope = 'ternary_fwd' AND "
-                               "name = 'miss'"),
+    cr_assert_eq(th_sql_int(path, "SELECT value FROM stats WHERE scope = 'ternary_fwd' AND "
+                                  "name = 'miss'"),
                  3);
     arb_cache_stats_add(c, "ternary_fwd", "miss", 10);
     arb_cache_close(c); /* close flushes */
 
     /* A second process adds to the same counters. */
-    c = open_at(path, &w);
+    c = th_cache_open(path, &w);
     arb_cache_stats_add(c, "ternary_fwd", "miss", 100);
     stat_seen s = {0};
     cr_assert_eq(arb_cache_stats_each(c, see_stat, &s, &err), ARB_OK, "%s", err.msg);
@@ -300,8 +167,8 @@ Test(cache_maintain, stats_add_flush_each_zero)
     cr_assert_eq(arb_cache_stats_each(c, see_stat, &z, &err), ARB_OK);
     cr_assert_eq(z.n, 0);
     arb_cache_close(c);
-    cr_assert_eq(sql_int(path, "SELECT count(*) FROM stats"), 0);
-    cr_assert_eq(w.n, 0, "%s", w.first);
+    cr_assert_eq(th_sql_int(path, "SELECT count(*) FROM stats"), 0);
+    cr_assert_eq(w.n, 0, "%s", w.msg[0]);
 }
 
 /* ---- Tuning ---------------------------------------------------------------------- */
@@ -344,9 +211,9 @@ static int see_tune(void *ctx, const arb_tune_row *r)
 
 Test(cache_maintain, tuning_rows_replace_and_go_stale)
 {
-    warn_log w = {0};
+    th_warn_log w = {0};
     arb_err err = {0};
-    arb_cache *c = open_at(in_dir("kernels.sqlite"), &w);
+    arb_cache *c = th_cache_open(th_in_dir("kernels.sqlite"), &w);
     arb_tune_row a = tune_row("build-1", 64, 20.0);
     arb_tune_row b = tune_row("build-1", 128, 15.0);
     arb_tune_row old = tune_row("build-0", 64, 30.0);
@@ -386,12 +253,12 @@ Test(cache_maintain, tuning_rows_replace_and_go_stale)
 
 Test(cache_maintain, verify_finds_a_planted_bad_row)
 {
-    const char *path = in_dir("kernels.sqlite");
-    warn_log w = {0};
+    const char *path = th_in_dir("kernels.sqlite");
+    th_warn_log w = {0};
     arb_err err = {0};
-    arb_cache *c = open_at(path, &w);
+    arb_cache *c = th_cache_open(path, &w);
     for (int i = 0; i < 6; i++)
-        cr_assert_eq(put_key(c, i, 500), 1);
+        th_cache_put_ok(c, i, 500, (unsigned)i, 1);
     arb_cache_verify_report r;
     cr_assert_eq(arb_cache_verify(c, &r, &err), ARB_OK, "%s", err.msg);
     cr_assert_eq(r.checked, 6);
@@ -399,9 +266,9 @@ Test(cache_maintain, verify_finds_a_planted_bad_row)
     cr_assert(r.integrity_ok);
     cr_assert_str_eq(r.detail, "");
 
-    sql_on(path, "UPDATE entries SET checksum = "
-                 "'0000000000000000000000000000000000000000000000000000000000000000' "
-                 "WHERE M = 258");
+    th_sql_exec(path, "UPDATE entries SET checksum = "
+                      "'0000000000000000000000000000000000000000000000000000000000000000' "
+                      "WHERE M = 1026");
     cr_assert_eq(arb_cache_verify(c, &r, &err), ARB_OK, "%s", err.msg);
     cr_assert_eq(r.checked, 6);
     cr_assert_eq(r.bad, 1);
@@ -415,18 +282,18 @@ Test(cache_maintain, verify_finds_a_planted_bad_row)
     cr_assert_eq(r.checked, 5);
     cr_assert_eq(r.bad, 0);
     arb_cache_close(c);
-    cr_assert_eq(sql_int(path, "SELECT count(*) FROM quarantine WHERE M = 258"), 1);
+    cr_assert_eq(th_sql_int(path, "SELECT count(*) FROM quarantine WHERE M = 1026"), 1);
 }
 
 Test(cache_maintain, prune_evicts_oldest_first)
 {
-    const char *path = in_dir("kernels.sqlite");
-    warn_log w = {0};
+    const char *path = th_in_dir("kernels.sqlite");
+    th_warn_log w = {0};
     arb_err err = {0};
-    arb_cache *c = open_at(path, &w);
+    arb_cache *c = th_cache_open(path, &w);
     for (int i = 0; i < 10; i++)
-        cr_assert_eq(put_key(c, i, 1000), 1);
-    sql_on(path, "UPDATE entries SET last_used = 5000 - M"); /* key 9 is the oldest */
+        th_cache_put_ok(c, i, 1000, (unsigned)i, 1);
+    th_sql_exec(path, "UPDATE entries SET last_used = 5000 - M"); /* key 9 is the oldest */
     int64_t evicted = -1;
     cr_assert_eq(arb_cache_prune(c, 4000, &evicted, &err), ARB_OK, "%s", err.msg);
     cr_assert_eq(evicted, 6);
@@ -437,22 +304,21 @@ Test(cache_maintain, prune_evicts_oldest_first)
     cr_assert_eq(arb_cache_prune(c, 0, &evicted, &err), ARB_OK);
     cr_assert_eq(evicted, 4);
     arb_cache_close(c);
-    cr_assert_eq(sql_int(path, "SELECT count(*) FROM entries"), 0);
+    cr_assert_eq(th_sql_int(path, "SELECT count(*) FROM entries"), 0);
 }
 
 Test(cache_maintain, clear_keeps_tuning_unless_asked)
 {
-    const char *path = in_dir("kernels.sqlite");
-    warn_log w = {0};
+    const char *path = th_in_dir("kernels.sqlite");
+    th_warn_log w = {0};
     arb_err err = {0};
-    arb_cache *c = open_at(path, &w);
+    arb_cache *c = th_cache_open(path, &w);
     for (int i = 0; i < 5; i++)
-        cr_assert_eq(put_key(c, i, 300), 1);
+        th_cache_put_ok(c, i, 300, (unsigned)i, 1);
     arb_tune_row t = tune_row("b", 64, 1.0);
     cr_assert_eq(arb_tune_put(c, &t, &err), ARB_OK);
     char hash[ARB_CACHE_HASH_LEN];
-    arb_cache_key k = make_key(0);
-    arb_cache_key_hash(&k, hash);
+    th_cache_hash(0, hash);
     cr_assert_eq(arb_cache_quarantine(c, hash, "test", &err), ARB_OK);
 
     cr_assert_eq(arb_cache_clear(c, 0, &err), ARB_OK, "%s", err.msg);
@@ -461,12 +327,21 @@ Test(cache_maintain, clear_keeps_tuning_unless_asked)
     cr_assert_eq(s.entries, 0);
     cr_assert_eq(s.quarantined, 0);
     cr_assert_eq(s.tune_rows, 1);
-    cr_assert_eq(put_key(c, 1, 300), 1, "usable after clear");
+    th_cache_put_ok(c, 1, 300, 1, 1); /* usable after clear */
 
     cr_assert_eq(arb_cache_clear(c, 1, &err), ARB_OK, "%s", err.msg);
     cr_assert_eq(arb_cache_summarize(c, &s, &err), ARB_OK);
     cr_assert_eq(s.entries, 0);
     cr_assert_eq(s.tune_rows, 0);
+    arb_cache_close(c);
+}
+
+/* A read-only layer for the layer tests: keys 0 and 1, 100 bytes each. */
+static void fill_readonly_layer(const char *ro, th_warn_log *w)
+{
+    arb_cache *c = th_cache_open(ro, w);
+    th_cache_put_ok(c, 0, 100, 0, 1);
+    th_cache_put_ok(c, 1, 100, 1, 1);
     arb_cache_close(c);
 }
 
@@ -493,20 +368,16 @@ static int see_row(void *ctx, const arb_cache_listing *r)
 
 Test(cache_maintain, summary_and_list_cover_every_layer)
 {
-    const char *ro = in_dir("ro.sqlite");
-    const char *rw = in_dir("rw.sqlite");
-    warn_log w = {0};
+    const char *ro = th_in_dir("ro.sqlite");
+    const char *rw = th_in_dir("rw.sqlite");
+    th_warn_log w = {0};
     arb_err err = {0};
-    arb_cache *c = open_at(ro, &w);
-    cr_assert_eq(put_key(c, 0, 100), 1);
-    cr_assert_eq(put_key(c, 1, 100), 1);
-    arb_cache_close(c);
-
+    fill_readonly_layer(ro, &w);
     const char *layers[] = {ro};
-    c = open_layers(rw, layers, 1, &w);
-    cr_assert_eq(put_key(c, 2, 700), 1);
-    cr_assert_eq(put_key(c, 3, 900), 1);
-    cr_assert_eq(put_key(c, 4, 1100), 1);
+    arb_cache *c = th_cache_open_layers(rw, layers, 1, 0, &w);
+    th_cache_put_ok(c, 2, 700, 2, 1);
+    th_cache_put_ok(c, 3, 900, 3, 1);
+    th_cache_put_ok(c, 4, 1100, 4, 1);
     arb_cache_summary s;
     cr_assert_eq(arb_cache_summarize(c, &s, &err), ARB_OK, "%s", err.msg);
     cr_assert_str_eq(s.path, rw);
@@ -535,27 +406,23 @@ Test(cache_maintain, summary_and_list_cover_every_layer)
 
 Test(cache_maintain, export_then_import_into_a_fresh_cache)
 {
-    const char *ro = in_dir("ro.sqlite");
-    const char *rw = in_dir("rw.sqlite");
-    const char *out = in_dir("out/exported.sqlite");
-    warn_log w = {0};
+    const char *ro = th_in_dir("ro.sqlite");
+    const char *rw = th_in_dir("rw.sqlite");
+    const char *out = th_in_dir("out/exported.sqlite");
+    th_warn_log w = {0};
     arb_err err = {0};
-    arb_cache *c = open_at(ro, &w);
-    cr_assert_eq(put_key(c, 0, 100), 1);
-    cr_assert_eq(put_key(c, 1, 100), 1);
-    arb_cache_close(c);
-
+    fill_readonly_layer(ro, &w);
     const char *layers[] = {ro};
-    c = open_layers(rw, layers, 1, &w);
+    arb_cache *c = th_cache_open_layers(rw, layers, 1, 0, &w);
     for (int i = 1; i < 6; i++) /* key 1 is in both layers */
-        cr_assert_eq(put_key(c, i, 200 + (size_t)i), 1);
+        th_cache_put_ok(c, i, 200 + (size_t)i, (unsigned)i, 1);
     arb_tune_row t = tune_row("b1", 64, 5.0);
     cr_assert_eq(arb_tune_put(c, &t, &err), ARB_OK);
     arb_cache_close(c);
-    sql_on(rw, "UPDATE entries SET checksum = 'x' WHERE M = 261"); /* key 5 is damaged */
+    th_sql_exec(rw, "UPDATE entries SET checksum = 'x' WHERE M = 1029"); /* key 5 is damaged */
 
-    c = open_layers(rw, layers, 1, &w);
-    cr_assert_eq(mkdir(in_dir("out"), 0755), 0);
+    c = th_cache_open_layers(rw, layers, 1, 0, &w);
+    cr_assert_eq(mkdir(th_in_dir("out"), 0755), 0);
     int64_t exported = -1;
     cr_assert_eq(arb_cache_export(c, out, &exported, &err), ARB_OK, "%s", err.msg);
     cr_assert_eq(exported, 5, "keys 0..4, once each; not the damaged key 5");
@@ -565,15 +432,15 @@ Test(cache_maintain, export_then_import_into_a_fresh_cache)
     arb_cache_close(c);
 
     /* No temporary file is left beside the export. */
-    cr_assert_eq(sql_int(out, "SELECT count(*) FROM entries"), 5);
-    cr_assert_eq(sql_int(out, "SELECT count(*) FROM tuning"), 1);
-    cr_assert_eq(sql_int(out, "PRAGMA user_version"), ARB_CACHE_SCHEMA_VERSION);
+    cr_assert_eq(th_sql_int(out, "SELECT count(*) FROM entries"), 5);
+    cr_assert_eq(th_sql_int(out, "SELECT count(*) FROM tuning"), 1);
+    cr_assert_eq(th_sql_int(out, "PRAGMA user_version"), ARB_CACHE_SCHEMA_VERSION);
     char cmd[700];
-    snprintf(cmd, sizeof(cmd), "test $(ls -A %s/out | wc -l) -eq 1", dir);
-    cr_assert_eq(system(cmd), 0, "a temporary file was left in %s/out", dir);
+    snprintf(cmd, sizeof(cmd), "test $(ls -A %s/out | wc -l) -eq 1", th_dir);
+    cr_assert_eq(system(cmd), 0, "a temporary file was left in %s/out", th_dir);
 
-    const char *fresh = in_dir("fresh.sqlite");
-    c = open_at(fresh, &w);
+    const char *fresh = th_in_dir("fresh.sqlite");
+    c = th_cache_open(fresh, &w);
     int64_t imported = -1;
     int64_t skipped = -1;
     cr_assert_eq(arb_cache_import(c, out, &imported, &skipped, &err), ARB_OK, "%s", err.msg);
@@ -589,21 +456,21 @@ Test(cache_maintain, export_then_import_into_a_fresh_cache)
     cr_assert_eq(imported, 0, "first writer wins: nothing new");
     cr_assert_eq(skipped, 5);
     arb_cache_close(c);
-    cr_assert_eq(w.n, 0, "%s", w.first);
+    cr_assert_eq(w.n, 0, "%s", w.msg[0]);
 }
 
 Test(cache_maintain, import_skips_damaged_rows)
 {
-    const char *src = in_dir("src.sqlite");
-    warn_log w = {0};
+    const char *src = th_in_dir("src.sqlite");
+    th_warn_log w = {0};
     arb_err err = {0};
-    arb_cache *c = open_at(src, &w);
+    arb_cache *c = th_cache_open(src, &w);
     for (int i = 0; i < 4; i++)
-        cr_assert_eq(put_key(c, i, 100), 1);
+        th_cache_put_ok(c, i, 100, (unsigned)i, 1);
     arb_cache_close(c);
-    sql_on(src, "UPDATE entries SET cubin = substr(cubin, 2) WHERE M = 256");
+    th_sql_exec(src, "UPDATE entries SET cubin = substr(cubin, 2) WHERE M = 1024");
 
-    c = open_at(in_dir("dst.sqlite"), &w);
+    c = th_cache_open(th_in_dir("dst.sqlite"), &w);
     int64_t imported = -1;
     int64_t skipped = -1;
     cr_assert_eq(arb_cache_import(c, src, &imported, &skipped, &err), ARB_OK, "%s", err.msg);
@@ -612,13 +479,13 @@ Test(cache_maintain, import_skips_damaged_rows)
     cr_assert_eq(has_key(c, 0), 0);
 
     arb_err e2 = {0};
-    cr_assert_eq(arb_cache_import(c, in_dir("missing.sqlite"), &imported, &skipped, &e2),
+    cr_assert_eq(arb_cache_import(c, th_in_dir("missing.sqlite"), &imported, &skipped, &e2),
                  ARB_ERR_NOT_FOUND);
     arb_err e3 = {0};
-    FILE *f = fopen(in_dir("text.txt"), "w");
+    FILE *f = fopen(th_in_dir("text.txt"), "w");
     fputs("hello, not a cache\n", f);
     fclose(f);
-    cr_assert_eq(arb_cache_import(c, in_dir("text.txt"), &imported, &skipped, &e3),
+    cr_assert_eq(arb_cache_import(c, th_in_dir("text.txt"), &imported, &skipped, &e3),
                  ARB_ERR_FORMAT, "%s", e3.msg);
     arb_cache_close(c);
 }

@@ -7,55 +7,24 @@
  * (ARB_BINARY_DIR/tools/arb-cache) is run on it with --cache.
  */
 #include <criterion/criterion.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "arb/cache.h"
 #include "arb/settings.h"
+#include "cache_fixture.h"
+#include "files.h"
+#include "proc.h"
 
 static const char tool[] = ARB_BINARY_DIR "/tools/arb-cache";
 
 /* ---- Fixtures --------------------------------------------------------------- */
 
-static char dir[256];
+static void make_dir(void) { th_dir_make("arb-cache-tool"); }
 
-static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void make_dir(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/arb-cache-tool-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-}
-
-static void remove_dir(void)
-{
-    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(cache_tool, .init = make_dir, .fini = remove_dir);
-
-static const char *in_dir(const char *name)
-{
-    static char paths[64][512]; /* a ring: callers keep at most 64 at once */
-    static int next;
-    char *p = paths[next++ % 64];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
+TestSuite(cache_tool, .init = make_dir, .fini = th_dir_remove);
 
 /* What a run printed. */
 typedef struct run_out {
@@ -64,54 +33,21 @@ typedef struct run_out {
     char err[8192];
 } run_out;
 
-static void slurp(const char *path, char *buf, size_t len)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n = 0;
-    if (f) {
-        n = fread(buf, 1, len - 1, f);
-        fclose(f);
-    }
-    buf[n] = '\0';
-}
-
 /* Run arb-cache with `args` (NULL-terminated) and environment assignments
- * `env` ("NAME=value", NULL-terminated; may be NULL). The ARB_* cache
- * settings are cleared first so the caller's environment cannot leak in. */
+ * `env` ("NAME=value", NULL-terminated; may be NULL), over an environment
+ * without ARB_* settings (proc.h), so the caller's cannot leak in. */
 static void run_tool(run_out *r, const char *const *args, const char *const *env)
 {
-    char out_path[600];
-    char err_path[600];
-    snprintf(out_path, sizeof(out_path), "%s/stdout.txt", dir);
-    snprintf(err_path, sizeof(err_path), "%s/stderr.txt", dir);
-    char *argv[32];
-    int n = 0;
-    argv[n++] = (char *)tool;
-    for (; args[n - 1] && n < 31; n++)
-        argv[n] = (char *)args[n - 1];
-    argv[n] = NULL;
-
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-            _exit(127);
-        for (int i = 0; i < ARB_SET_COUNT; i++)
-            unsetenv(arb_setting_info_of((arb_setting_id)i)->name);
-        for (int i = 0; env && env[i]; i++)
-            putenv((char *)env[i]);
-        execv(tool, argv);
-        _exit(127);
-    }
-    int status = 0;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    cr_assert(WIFEXITED(status), "arb-cache died");
-    r->code = WEXITSTATUS(status);
+    const char *argv[32] = {tool};
+    for (int n = 1; args[n - 1] && n < 31; n++)
+        argv[n] = args[n - 1];
+    th_result o = th_run(&(th_cmd){.prog = tool, .argv = argv, .env = env});
+    r->code = o.status;
+    cr_assert_lt(r->code, 128, "arb-cache died");
     cr_assert_neq(r->code, 127, "cannot run %s", tool);
-    slurp(out_path, r->out, sizeof(r->out));
-    slurp(err_path, r->err, sizeof(r->err));
+    snprintf(r->out, sizeof(r->out), "%s", o.out);
+    snprintf(r->err, sizeof(r->err), "%s", o.err);
+    th_result_free(&o);
 }
 
 /* ---- A small JSON checker (RFC 8259 grammar, no semantics) ------------------- */
@@ -236,21 +172,10 @@ Test(cache_tool, json_checker_rejects_bad_json)
 
 /* ---- Filling a cache ---------------------------------------------------------- */
 
-static arb_cache *open_at(const char *path)
-{
-    arb_cache_options opt;
-    arb_cache *c = NULL;
-    arb_err err = {0};
-    arb_cache_options_init(&opt);
-    opt.path = path;
-    cr_assert_eq(arb_cache_open(&c, &opt, &err), ARB_OK, "%s", err.msg);
-    return c;
-}
-
 /* n entries of 1000 bytes, counters for two kernels, one tuning row per build. */
 static void fill_cache(const char *path, int n)
 {
-    arb_cache *c = open_at(path);
+    arb_cache *c = th_cache_open(path, NULL);
     for (int i = 0; i < n; i++) {
         uint8_t b[1000];
         memset(b, i, sizeof(b));
@@ -308,7 +233,7 @@ Test(cache_tool, help_and_version_exit_0)
 Test(cache_tool, usage_errors_exit_2)
 {
     static run_out r;
-    const char *cache = in_dir("k.sqlite");
+    const char *cache = th_in_dir("k.sqlite");
     run_tool(&r, (const char *[]){"--cache", cache, "frobnicate", NULL}, NULL);
     cr_assert_eq(r.code, 2);
     cr_assert_not_null(strstr(r.err, "arb-cache: error: unknown command 'frobnicate'"), "%s",
@@ -336,7 +261,7 @@ Test(cache_tool, usage_errors_exit_2)
 Test(cache_tool, stats_json_is_json)
 {
     static run_out r;
-    const char *cache = in_dir("k.sqlite");
+    const char *cache = th_in_dir("k.sqlite");
     fill_cache(cache, 3);
     run_tool(&r, (const char *[]){"--cache", cache, "stats", "--json", NULL},
              (const char *[]){"ARB_CACHE_MAX_SIZE=1MiB", NULL});
@@ -365,7 +290,7 @@ Test(cache_tool, stats_json_is_json)
 Test(cache_tool, stats_zero_resets_the_counters)
 {
     static run_out r;
-    const char *cache = in_dir("k.sqlite");
+    const char *cache = th_in_dir("k.sqlite");
     fill_cache(cache, 1);
     run_tool(&r, (const char *[]){"--cache", cache, "stats", "--json", "--zero", NULL}, NULL);
     cr_assert_eq(r.code, 0, "%s", r.err);
@@ -383,7 +308,7 @@ Test(cache_tool, stats_zero_resets_the_counters)
 Test(cache_tool, config_shows_every_setting_with_its_origin)
 {
     static run_out r;
-    const char *cache = in_dir("k.sqlite");
+    const char *cache = th_in_dir("k.sqlite");
     run_tool(&r, (const char *[]){"--cache", cache, "config", NULL},
              (const char *[]){"ARB_ARCH=sm_90a", NULL});
     cr_assert_eq(r.code, 0, "%s", r.err);
@@ -409,7 +334,7 @@ Test(cache_tool, config_shows_every_setting_with_its_origin)
 Test(cache_tool, list_shows_every_entry)
 {
     static run_out r;
-    const char *cache = in_dir("k.sqlite");
+    const char *cache = th_in_dir("k.sqlite");
     fill_cache(cache, 4);
     run_tool(&r, (const char *[]){"--cache", cache, "list", NULL}, NULL);
     cr_assert_eq(r.code, 0, "%s", r.err);
@@ -429,18 +354,13 @@ Test(cache_tool, list_shows_every_entry)
 Test(cache_tool, verify_exits_1_on_damage)
 {
     static run_out r;
-    const char *cache = in_dir("k.sqlite");
+    const char *cache = th_in_dir("k.sqlite");
     fill_cache(cache, 3);
     run_tool(&r, (const char *[]){"--cache", cache, "verify", NULL}, NULL);
     cr_assert_eq(r.code, 0, "%s%s", r.out, r.err);
     cr_assert_not_null(strstr(r.out, "checked 3 entries: 0 damaged"), "%s", r.out);
 
-    sqlite3 *db = NULL;
-    cr_assert_eq(sqlite3_open(cache, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, "UPDATE entries SET checksum = 'bad' WHERE M = 65", NULL, NULL,
-                              NULL),
-                 SQLITE_OK);
-    sqlite3_close(db);
+    th_sql_exec(cache, "UPDATE entries SET checksum = 'bad' WHERE M = 65");
     run_tool(&r, (const char *[]){"--cache", cache, "verify", NULL}, NULL);
     cr_assert_eq(r.code, 1, "%s", r.out);
     cr_assert_not_null(strstr(r.out, "1 damaged"), "%s", r.out);
@@ -450,7 +370,7 @@ Test(cache_tool, verify_exits_1_on_damage)
 Test(cache_tool, tune_marks_other_builds_stale)
 {
     static run_out r;
-    const char *cache = in_dir("k.sqlite");
+    const char *cache = th_in_dir("k.sqlite");
     fill_cache(cache, 1);
     run_tool(&r, (const char *[]){"--cache", cache, "tune", "--json", NULL}, NULL);
     cr_assert_eq(r.code, 0, "%s", r.err);
@@ -468,9 +388,9 @@ Test(cache_tool, tune_marks_other_builds_stale)
 Test(cache_tool, prune_clear_export_import)
 {
     static run_out r;
-    const char *cache = in_dir("k.sqlite");
-    const char *out = in_dir("exported.sqlite");
-    const char *other = in_dir("other.sqlite");
+    const char *cache = th_in_dir("k.sqlite");
+    const char *out = th_in_dir("exported.sqlite");
+    const char *other = th_in_dir("other.sqlite");
     fill_cache(cache, 6);
 
     run_tool(&r, (const char *[]){"--cache", cache, "export", out, NULL}, NULL);
@@ -498,7 +418,7 @@ Test(cache_tool, prune_clear_export_import)
     cr_assert_eq(r.code, 0, "%s", r.err);
     cr_assert_not_null(strstr(r.out, "imported 6 entries"), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "0 skipped"), "%s", r.out);
-    run_tool(&r, (const char *[]){"--cache", other, "import", in_dir("missing"), NULL}, NULL);
+    run_tool(&r, (const char *[]){"--cache", other, "import", th_in_dir("missing"), NULL}, NULL);
     cr_assert_eq(r.code, 1);
     cr_assert_not_null(strstr(r.err, "arb-cache: error:"), "%s", r.err);
 
@@ -510,7 +430,7 @@ Test(cache_tool, prune_clear_export_import)
     cr_assert_eq(r.code, 0, "%s", r.err);
     cr_assert(is_json(r.out), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "\"entries\": 6}"), "read-only layer counted: %s", r.out);
-    snprintf(env, sizeof(env), "ARB_CACHE_READONLY=%s", in_dir("missing.sqlite"));
+    snprintf(env, sizeof(env), "ARB_CACHE_READONLY=%s", th_in_dir("missing.sqlite"));
     run_tool(&r, (const char *[]){"--cache", cache, "stats", NULL}, (const char *[]){env, NULL});
     cr_assert_eq(r.code, 1, "a missing read-only layer is an error");
     cr_assert_not_null(strstr(r.err, "missing.sqlite"), "%s", r.err);
@@ -525,7 +445,7 @@ Test(cache_tool, arb_cache_in_a_missing_folder)
     static run_out r;
     char env[700];
     char path[600];
-    snprintf(path, sizeof(path), "%s/not/there/yet/kernels.sqlite", dir);
+    th_path(path, sizeof(path), "not/there/yet/kernels.sqlite");
     snprintf(env, sizeof(env), "ARB_CACHE=%s", path);
     run_tool(&r, (const char *[]){"stats", NULL}, (const char *[]){env, NULL});
     cr_assert_eq(r.code, 0, "%s", r.err);
@@ -545,7 +465,7 @@ Test(cache_tool, arb_cache_under_a_file)
     static run_out r;
     char env[700];
     char path[600];
-    const char *blocker = in_dir("a-file");
+    const char *blocker = th_in_dir("a-file");
     FILE *f = fopen(blocker, "w");
     cr_assert_not_null(f);
     fputs("not a folder\n", f);

@@ -38,30 +38,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "arb/sha256.h"
+#include "checkpoint_doc.h"
+#include "files.h"
+#include "harness.h"
+#include "proc.h"
 
 #define PREWARM ARB_BINARY_DIR "/prewarm/arb-prewarm"
 #define CACHE_TOOL ARB_BINARY_DIR "/tools/arb-cache"
 #define TRAIN ARB_BINARY_DIR "/train/arb-train"
 
-static char dir[64];
+/* ---- randomness, time, processes ------------------------------------------------- */
 
-/* ---- randomness, files, processes ------------------------------------------------ */
-
-static uint64_t rng;
-
-static uint64_t next_random(void)
-{
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
+static uint64_t rng; /* the state of th_splitmix64: kill delays, shuffles, the corpus */
 
 /* Seed the delays (printed, so a failing run can be repeated). */
 static void seed_random(const char *test)
@@ -95,110 +86,18 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void make_dir(void)
+static void make_dir(void) { th_dir_make("arb-crash-test"); }
+
+/* Run `prog` with argv (argv[0] given) to its end, the output captured. */
+static th_result run(const char *prog, const char *const *argv)
 {
-    snprintf(dir, sizeof(dir), "/tmp/arb-crash-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    return th_run(&(th_cmd){.prog = prog, .argv = argv});
 }
 
-static void cleanup(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (dir[0] && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
-
-static void path_in(char *buf, size_t len, const char *name)
-{
-    snprintf(buf, len, "%s/%s", dir, name);
-}
-
-/* The whole file, NUL-terminated ("" when missing); *len_out its length. */
-static char *slurp(const char *path, size_t *len_out)
-{
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = fopen(path, "rb");
-    if (f && fseek(f, 0, SEEK_END) == 0) {
-        long size = ftell(f);
-        cr_assert_geq(size, 0);
-        rewind(f);
-        buf = malloc((size_t)size + 1);
-        cr_assert_not_null(buf);
-        n = fread(buf, 1, (size_t)size, f);
-    } else {
-        buf = malloc(1);
-        cr_assert_not_null(buf);
-    }
-    if (f)
-        fclose(f);
-    buf[n] = '\0';
-    if (len_out)
-        *len_out = n;
-    return buf;
-}
-
-static int exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
-/* Start `prog` with argv (argv[0] given) over a clean ARB_* environment,
- * stdout and stderr into the named files. */
+/* Start `prog` with argv, stdout and stderr into the named files. */
 static pid_t spawn(const char *prog, const char *const *argv, const char *out, const char *err)
 {
-    cr_assert_eq(access(prog, X_OK), 0, "%s is missing: build it first", prog);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        static const char *const clean[] = {
-            "ARB_CACHE",      "ARB_CACHE_READONLY", "ARB_CACHE_MODE",   "ARB_CACHE_DISABLE",
-            "ARB_RECACHE",    "ARB_CACHE_MAX_SIZE", "ARB_ARCH",         "ARB_PRECISION",
-            "ARB_KERNEL_DIR", "ARB_NVRTC_FLAGS",    "ARB_KERNEL_DEBUG", "ARB_BACKEND",
-            "ARB_TEST_FORCE_NAN_STEP",
-        };
-        for (size_t i = 0; i < sizeof(clean) / sizeof(clean[0]); i++)
-            unsetenv(clean[i]);
-        if (!freopen(out, "w", stdout) || !freopen(err, "w", stderr))
-            _exit(127);
-        execv(prog, (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Exit code, or 128 + signal. */
-static int reap(pid_t pid)
-{
-    int status = 0;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-typedef struct result {
-    int status;
-    char *out, *err;
-} result;
-
-static result run(const char *prog, const char *const *argv)
-{
-    char out[128], err[128];
-    path_in(out, sizeof(out), "run.out");
-    path_in(err, sizeof(err), "run.err");
-    result r;
-    r.status = reap(spawn(prog, argv, out, err));
-    r.out = slurp(out, NULL);
-    r.err = slurp(err, NULL);
-    return r;
-}
-
-static void result_free(result *r)
-{
-    free(r->out);
-    free(r->err);
+    return th_spawn(&(th_cmd){.prog = prog, .argv = argv, .out = out, .err = err});
 }
 
 /* ---- prewarm ---------------------------------------------------------------------- */
@@ -266,22 +165,22 @@ static int dry_run_cached(const char *listing, const char *what)
 
 static void expect_cache_verifies(const char *cache, const char *when)
 {
-    result r = run(CACHE_TOOL, (const char *const[]){"arb-cache", "--cache", cache, "verify",
-                                                      NULL});
+    th_result r =
+        run(CACHE_TOOL, (const char *const[]){"arb-cache", "--cache", cache, "verify", NULL});
     cr_assert_eq(r.status, 0, "arb-cache verify %s exited %d\n%s%s", when, r.status, r.out,
                  r.err);
-    result_free(&r);
+    th_result_free(&r);
 }
 
-Test(crash, killed_prewarms_lose_no_reported_kernel, .init = make_dir, .fini = cleanup,
+Test(crash, killed_prewarms_lose_no_reported_kernel, .init = make_dir, .fini = th_dir_remove,
      .timeout = 600)
 {
     seed_random("crash.prewarm");
     const int min_rounds = PW_MIN_ROUNDS * scale(), max_rounds = PW_MAX_ROUNDS * scale();
     const double budget_ms = PW_BUDGET_S * 1e3 * scale();
     char cache[128], all_shapes[128];
-    path_in(cache, sizeof(cache), "kernels.sqlite");
-    path_in(all_shapes, sizeof(all_shapes), "all.txt");
+    th_path(cache, sizeof(cache), "kernels.sqlite");
+    th_path(all_shapes, sizeof(all_shapes), "all.txt");
     int *all = calloc((size_t)max_rounds * PW_KERNELS, sizeof(int));
     char *claimed = calloc((size_t)max_rounds * PW_KERNELS, 1); /* reported by anyone */
     cr_assert(all && claimed);
@@ -295,16 +194,16 @@ Test(crash, killed_prewarms_lose_no_reported_kernel, .init = make_dir, .fini = c
      * start-up, in compiles, in cache writes, and now and then after the
      * end. */
     char calib[128], calib_cache[128];
-    path_in(calib, sizeof(calib), "calibrate.txt");
-    path_in(calib_cache, sizeof(calib_cache), "calibrate.sqlite");
+    th_path(calib, sizeof(calib), "calibrate.txt");
+    th_path(calib_cache, sizeof(calib_cache), "calibrate.sqlite");
     for (int i = 0; i < PW_KERNELS; i++)
         all[i] = kernel_m(0, i);
     write_shapes(calib, all, PW_KERNELS);
     double t0 = now_ms();
-    result cr = run(PREWARM, (const char *const[]){"arb-prewarm", "--arch", "sm_90", "--cache",
-                                                    calib_cache, "--jobs", "1", calib, NULL});
+    th_result cr = run(PREWARM, (const char *const[]){"arb-prewarm", "--arch", "sm_90", "--cache",
+                                                      calib_cache, "--jobs", "1", calib, NULL});
     cr_assert_eq(cr.status, 0, "calibration prewarm exited %d\n%s%s", cr.status, cr.out, cr.err);
-    result_free(&cr);
+    th_result_free(&cr);
     int64_t window = (int64_t)(1.2 * (now_ms() - t0)) + 1;
     t0 = now_ms();
 
@@ -323,23 +222,23 @@ Test(crash, killed_prewarms_lose_no_reported_kernel, .init = make_dir, .fini = c
             for (int i = 0; i < PW_KERNELS; i++)
                 ms[i] = kernel_m(round, i);
             for (int i = PW_KERNELS - 1; i > 0; i--) {
-                int j = (int)(next_random() % (uint64_t)(i + 1)), t = ms[i];
+                int j = (int)(th_splitmix64(&rng) % (uint64_t)(i + 1)), t = ms[i];
                 ms[i] = ms[j];
                 ms[j] = t;
             }
             char shapes[128], out[128], name[32];
             snprintf(name, sizeof(name), "shapes.%d.%d", round, p);
-            path_in(shapes, sizeof(shapes), name);
+            th_path(shapes, sizeof(shapes), name);
             write_shapes(shapes, ms, PW_KERNELS);
             snprintf(name, sizeof(name), "out.%d.%d", round, p);
-            path_in(out, sizeof(out), name);
+            th_path(out, sizeof(out), name);
             snprintf(name, sizeof(name), "err.%d.%d", round, p);
-            path_in(err[p], sizeof(err[p]), name);
+            th_path(err[p], sizeof(err[p]), name);
             pid[p] = spawn(PREWARM,
                            (const char *const[]){"arb-prewarm", "--arch", "sm_90", "--cache",
                                                  cache, "--jobs", "1", shapes, NULL},
                            out, err[p]);
-            kill_at[p] = (int64_t)(next_random() % (uint64_t)window);
+            kill_at[p] = (int64_t)(th_splitmix64(&rng) % (uint64_t)window);
         }
         /* Kill each at its moment (in order of the moments). */
         double start = now_ms();
@@ -357,8 +256,8 @@ Test(crash, killed_prewarms_lose_no_reported_kernel, .init = make_dir, .fini = c
         }
         int n = 0, round_kills = 0; /* kernels reported compiled this round, kills */
         for (int p = 0; p < PW_PROCS; p++) {
-            int status = reap(pid[p]);
-            char *text = slurp(err[p], NULL);
+            int status = th_reap(pid[p]);
+            char *text = th_file_slurp(err[p], NULL);
             int got = reported(text, what + n, (int)(sizeof(what) / sizeof(what[0])) - n);
             if (status == 128 + SIGKILL) {
                 kills++;
@@ -382,9 +281,9 @@ Test(crash, killed_prewarms_lose_no_reported_kernel, .init = make_dir, .fini = c
         stored += n;
         if (n > 0) {
             write_shapes(all_shapes, all, (round + 1) * PW_KERNELS);
-            result dry = run(PREWARM, (const char *const[]){"arb-prewarm", "--arch", "sm_90",
-                                                             "--cache", cache, "--dry-run",
-                                                             all_shapes, NULL});
+            th_result dry =
+                run(PREWARM, (const char *const[]){"arb-prewarm", "--arch", "sm_90", "--cache",
+                                                   cache, "--dry-run", all_shapes, NULL});
             cr_assert_eq(dry.status, 0, "dry run exited %d\n%s%s", dry.status, dry.out, dry.err);
             for (int i = 0; i < n; i++) {
                 int m = 0;
@@ -397,15 +296,15 @@ Test(crash, killed_prewarms_lose_no_reported_kernel, .init = make_dir, .fini = c
                     fprintf(stderr, "crash.prewarm: LOST: %s (round %d)\n", what[i], round);
                 }
             }
-            result_free(&dry);
+            th_result_free(&dry);
         }
         expect_cache_verifies(cache, "after a round of kills");
     }
 
     /* A last prewarm of everything, not killed, completes it. */
     write_shapes(all_shapes, all, rounds * PW_KERNELS);
-    result r = run(PREWARM, (const char *const[]){"arb-prewarm", "--arch", "sm_90", "--cache",
-                                                   cache, "--jobs", "2", all_shapes, NULL});
+    th_result r = run(PREWARM, (const char *const[]){"arb-prewarm", "--arch", "sm_90", "--cache",
+                                                     cache, "--jobs", "2", all_shapes, NULL});
     cr_assert_eq(r.status, 0, "final prewarm exited %d\n%s%s", r.status, r.out, r.err);
     int compiled = -1, cached = -1, failed = -1;
     const char *line = strstr(r.out, "prewarm: compiled=");
@@ -420,7 +319,7 @@ Test(crash, killed_prewarms_lose_no_reported_kernel, .init = make_dir, .fini = c
         distinct += claimed[i];
     /* Everything ever reported is among what the last run found cached. */
     cr_assert_geq(cached, distinct, "%s", r.out);
-    result_free(&r);
+    th_result_free(&r);
     expect_cache_verifies(cache, "after the final prewarm");
     free(all);
     free(claimed);
@@ -454,47 +353,32 @@ static void write_corpus(const char *path, size_t bytes)
     uint64_t saved = rng;
     rng = 99;
     for (size_t n = 0; n < bytes;) {
-        const char *w = words[next_random() % (sizeof(words) / sizeof(words[0]))];
-        n += (size_t)fprintf(f, "%s%s", w, next_random() % 7 == 0 ? ".\n" : " ");
+        const char *w = words[th_splitmix64(&rng) % (sizeof(words) / sizeof(words[0]))];
+        n += (size_t)fprintf(f, "%s%s", w, th_splitmix64(&rng) % 7 == 0 ? ".\n" : " ");
     }
     rng = saved;
     cr_assert_eq(fclose(f), 0);
 }
 
-static uint64_t le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 /* Check a checkpoint file is complete, independently of train/checkpoint.c
- * (docs/checkpoint-format.md): magic, version 1, the size field equal to
- * the length, the trailing SHA-256. Returns its step. */
+ * (tests/harness/checkpoint_doc.c reads it as docs/checkpoint-format.md
+ * describes: magic, version 1, the size field equal to the length, the
+ * trailing SHA-256, the tensor table). Returns its step. */
 static int64_t checkpoint_step(const char *path)
 {
-    size_t n = 0;
-    uint8_t *f = (uint8_t *)slurp(path, &n);
-    cr_assert_geq(n, (size_t)(160 + 32), "%s is torn: %zu bytes", path, n);
-    cr_assert_eq(memcmp(f, "ARBCKPT\0", 8), 0, "%s: bad magic", path);
-    cr_assert_eq(memcmp(f + 8, "\1\0\0\0", 4), 0, "%s: not version 1", path);
-    cr_assert_eq(le64(f + 16), (uint64_t)n, "%s is torn: %zu bytes, its header says %llu", path,
-                 n, (unsigned long long)le64(f + 16));
-    uint8_t digest[32];
-    arb_sha256(f, n - 32, digest);
-    cr_assert_eq(memcmp(digest, f + n - 32, 32), 0, "%s: SHA-256 mismatch (torn)", path);
-    int64_t step = (int64_t)le64(f + 104);
-    free(f);
+    th_ckpt v;
+    th_ckpt_load(path, &v);
+    int64_t step = (int64_t)v.step;
+    th_ckpt_free(&v);
     return step;
 }
 
-/* The temporary files of writers to `base` in dir: "<base>.tmp.<pid>". */
+/* The temporary files of writers to `base` in th_dir: "<base>.tmp.<pid>". */
 static int count_temps(const char *base)
 {
     char prefix[64];
     snprintf(prefix, sizeof(prefix), "%s.tmp.", base);
-    DIR *d = opendir(dir);
+    DIR *d = opendir(th_dir);
     cr_assert_not_null(d);
     int n = 0;
     for (struct dirent *e; (e = readdir(d)) != NULL;)
@@ -518,17 +402,17 @@ static const char **train_argv(const char **argv, const char *corpus, const char
     return argv;
 }
 
-Test(crash, killed_trainer_leaves_old_or_new_checkpoint, .init = make_dir, .fini = cleanup,
+Test(crash, killed_trainer_leaves_old_or_new_checkpoint, .init = make_dir, .fini = th_dir_remove,
      .timeout = 600)
 {
     seed_random("crash.train");
     const int min_rounds = TR_MIN_KILLS * scale(), max_rounds = TR_MAX_KILLS * scale();
     const double budget_ms = TR_BUDGET_S * 1e3 * scale();
     char corpus[128], ck[128], out[128], err[128];
-    path_in(corpus, sizeof(corpus), "corpus.txt");
-    path_in(ck, sizeof(ck), "ck");
-    path_in(out, sizeof(out), "train.out");
-    path_in(err, sizeof(err), "train.err");
+    th_path(corpus, sizeof(corpus), "corpus.txt");
+    th_path(ck, sizeof(ck), "ck");
+    th_path(out, sizeof(out), "train.out");
+    th_path(err, sizeof(err), "train.err");
     write_corpus(corpus, 60 * 1000);
     int64_t last = -1; /* step of the last checkpoint seen; -1: none yet */
     int kills = 0, verified = 0, absent = 0, temps_seen = 0, advanced = 0, rounds = 0;
@@ -539,15 +423,15 @@ Test(crash, killed_trainer_leaves_old_or_new_checkpoint, .init = make_dir, .fini
      * (reading, applying, sweeping) and the rest in steps and checkpoint
      * writes. */
     char calib[128];
-    path_in(calib, sizeof(calib), "calibrate.ck");
+    th_path(calib, sizeof(calib), "calibrate.ck");
     const char *cargv0[32];
     double t0 = now_ms();
-    result cr = run(TRAIN, train_argv(cargv0, corpus,
-                                      (const char *const[]){"--config", "tiny", "--steps", "5",
-                                                            "--checkpoint", calib,
-                                                            "--checkpoint-every", "1", NULL}));
+    th_result cr = run(
+        TRAIN, train_argv(cargv0, corpus,
+                          (const char *const[]){"--config", "tiny", "--steps", "5", "--checkpoint",
+                                                calib, "--checkpoint-every", "1", NULL}));
     cr_assert_eq(cr.status, 0, "calibration run exited %d\n%s%s", cr.status, cr.out, cr.err);
-    result_free(&cr);
+    th_result_free(&cr);
     cr_assert_eq(checkpoint_step(calib), 5);
     int64_t window = (int64_t)(now_ms() - t0) + 1;
     t0 = now_ms();
@@ -570,19 +454,19 @@ Test(crash, killed_trainer_leaves_old_or_new_checkpoint, .init = make_dir, .fini
         /* The first rounds die young (start-up, the first step), so the
          * "no checkpoint yet" case is met too. */
         int64_t span = round < 3 ? window / 5 + 1 : window;
-        sleep_ms((int64_t)(next_random() % (uint64_t)span));
+        sleep_ms((int64_t)(th_splitmix64(&rng) % (uint64_t)span));
         kill(pid, SIGKILL);
-        int status = reap(pid);
-        char *text = slurp(err, NULL);
+        int status = th_reap(pid);
+        char *text = th_file_slurp(err, NULL);
         cr_assert_eq(status, 128 + SIGKILL, "arb-train ended before its kill (exit %d):\n%s",
                      status, text);
         free(text);
         kills++;
         char temp[192];
         snprintf(temp, sizeof(temp), "%s.tmp.%ld", ck, (long)pid);
-        temps_seen += exists(temp); /* killed inside a checkpoint write */
+        temps_seen += th_exists(temp); /* killed inside a checkpoint write */
 
-        if (!exists(ck)) {
+        if (!th_exists(ck)) {
             /* Only before the first checkpoint ever completed. */
             cr_assert_eq(last, -1, "the checkpoint (step %lld) vanished", (long long)last);
             absent++;
@@ -599,13 +483,13 @@ Test(crash, killed_trainer_leaves_old_or_new_checkpoint, .init = make_dir, .fini
         char steps[32];
         snprintf(steps, sizeof(steps), "%lld", (long long)step);
         const char *rargv[32];
-        result r = run(TRAIN, train_argv(rargv, corpus,
-                                         (const char *const[]){"--resume", ck, "--steps", steps,
-                                                               NULL}));
+        th_result r =
+            run(TRAIN, train_argv(rargv, corpus,
+                                  (const char *const[]){"--resume", ck, "--steps", steps, NULL}));
         cr_assert_eq(r.status, 0, "--resume %s (step %lld) exited %d\n%s%s", ck,
                      (long long)step, r.status, r.out, r.err);
         cr_assert_not_null(strstr(r.out, "resumed from"), "%s", r.out);
-        result_free(&r);
+        th_result_free(&r);
         verified++;
     }
     cr_assert_geq(last, 1, "no checkpoint completed in %d rounds", rounds);
@@ -616,7 +500,7 @@ Test(crash, killed_trainer_leaves_old_or_new_checkpoint, .init = make_dir, .fini
     cr_assert_geq(dead, 0);
     if (dead == 0)
         _exit(0);
-    cr_assert_eq(reap(dead), 0);
+    cr_assert_eq(th_reap(dead), 0);
     char stale[192], live[192];
     snprintf(stale, sizeof(stale), "%s.tmp.%ld", ck, (long)dead);
     snprintf(live, sizeof(live), "%s.tmp.%ld", ck, (long)getpid());
@@ -634,16 +518,16 @@ Test(crash, killed_trainer_leaves_old_or_new_checkpoint, .init = make_dir, .fini
     char steps[32];
     snprintf(steps, sizeof(steps), "%lld", (long long)last + 3);
     const char *cargv[32];
-    result r = run(TRAIN, train_argv(cargv, corpus,
-                                     (const char *const[]){"--resume", ck, "--steps", steps,
-                                                           "--checkpoint", ck,
-                                                           "--checkpoint-every", "1", NULL}));
+    th_result r = run(
+        TRAIN, train_argv(cargv, corpus,
+                          (const char *const[]){"--resume", ck, "--steps", steps, "--checkpoint",
+                                                ck, "--checkpoint-every", "1", NULL}));
     cr_assert_eq(r.status, 0, "clean run exited %d\n%s%s", r.status, r.out, r.err);
     cr_assert_not_null(strstr(r.err, "stale temporary file"), "no sweep reported:\n%s", r.err);
-    result_free(&r);
+    th_result_free(&r);
     cr_assert_eq(checkpoint_step(ck), last + 3);
-    cr_assert(!exists(stale), "%s survived the sweep", stale);
-    cr_assert(exists(live), "the sweep removed a live process's %s", live);
+    cr_assert(!th_exists(stale), "%s survived the sweep", stale);
+    cr_assert(th_exists(live), "the sweep removed a live process's %s", live);
     unlink(live);
     cr_assert_eq(count_temps("ck"), 0, "temporary files survived a clean run");
 

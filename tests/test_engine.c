@@ -9,8 +9,6 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
-#include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,30 +19,20 @@
 #include "arb/cache.h"
 #include "arb/engine.h"
 #include "arb/kernels.h"
+#include "cache_fixture.h"
+#include "files.h"
 
 /* ---- fixtures -------------------------------------------------------------- */
 
-static char tmpdir[256];
 static char cache_path[512];
 
 static void make_tmpdir(void)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/arb-test-engine-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
-    snprintf(cache_path, sizeof(cache_path), "%s/kernels.sqlite", tmpdir);
+    th_dir_make("arb-test-engine");
+    th_path(cache_path, sizeof(cache_path), "kernels.sqlite");
 }
 
-static void remove_tree(const char *path)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", path);
-}
-
-static void cleanup(void) { remove_tree(tmpdir); }
-
-TestSuite(engine, .init = make_tmpdir, .fini = cleanup);
+TestSuite(engine, .init = make_tmpdir, .fini = th_dir_remove);
 
 /* Settings for a compile-only engine on the test cache. */
 static void test_settings(arb_settings *s)
@@ -103,6 +91,29 @@ static int prepare(arb_engine *engine, const arb_spec *spec)
     arb_status st = arb_engine_prepare(engine, spec, &compiled, &ms, &err);
     cr_assert_eq(st, ARB_OK, "prepare %s: %s", spec->kernel, err.msg);
     return compiled;
+}
+
+/* Prepare `spec` in an engine of its own (opened with settings s and NVRTC
+ * version nvrtc, closed after): 1 if it compiled, 0 if it came from the cache. */
+static int prepare_fresh(const arb_settings *s, const char *nvrtc, const arb_spec *spec)
+{
+    arb_engine *engine = open_engine(s, nvrtc);
+    int compiled = prepare(engine, spec);
+    arb_engine_close(engine);
+    return compiled;
+}
+
+/* A copy of kernel_templates/ in <tmp>/<name> with `line` appended to
+ * `file`, for ARB_KERNEL_DIR. Returns the folder (a ring slot of th_in_dir). */
+static const char *edited_templates(const char *name, const char *file, const char *line)
+{
+    const char *dir = th_in_dir(name);
+    char cmd[4096];
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p '%s' && cp %s/kernel_templates/* '%s' && echo '%s' >> '%s/%s'", dir,
+             ARB_SOURCE_DIR, dir, line, dir, file);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    return dir;
 }
 
 /* Read the writable cache's entry of `spec` (a fresh cache handle). */
@@ -295,21 +306,15 @@ static void expect_miss_after(void (*change)(arb_settings *s, arb_spec *spec, co
     arb_settings s;
     test_settings(&s);
     arb_spec spec = small_fwd();
-    arb_engine *engine = open_engine(&s, NULL);
-    cr_assert_eq(prepare(engine, &spec), 1);
-    arb_engine_close(engine);
+    cr_assert_eq(prepare_fresh(&s, NULL, &spec), 1);
 
     arb_settings changed = s;
     arb_spec changed_spec = spec;
     const char *nvrtc = NULL;
     change(&changed, &changed_spec, &nvrtc);
-    engine = open_engine(&changed, nvrtc);
-    cr_assert_eq(prepare(engine, &changed_spec), 1, "the change did not cause a cache miss");
-    arb_engine_close(engine);
-
-    engine = open_engine(&s, NULL);
-    cr_assert_eq(prepare(engine, &spec), 0, "the original entry was lost");
-    arb_engine_close(engine);
+    cr_assert_eq(prepare_fresh(&changed, nvrtc, &changed_spec), 1,
+                 "the change did not cause a cache miss");
+    cr_assert_eq(prepare_fresh(&s, NULL, &spec), 0, "the original entry was lost");
 }
 
 static void change_arch(arb_settings *s, arb_spec *spec, const char **nvrtc)
@@ -359,28 +364,16 @@ static void change_blocks(arb_settings *s, arb_spec *spec, const char **nvrtc)
 static void change_template(arb_settings *s, arb_spec *spec, const char **nvrtc)
 {
     (void)spec, (void)nvrtc;
-    char dir[600], cmd[4096];
-    snprintf(dir, sizeof(dir), "%s/templates", tmpdir);
-    snprintf(cmd, sizeof(cmd),
-             "mkdir -p '%s' && cp %s/kernel_templates/* '%s' && echo '/* edited */' >> "
-             "'%s/ternary_fwd.cu'",
-             dir, ARB_SOURCE_DIR, dir, dir);
-    cr_assert_eq(system(cmd), 0);
-    arb_settings_set(s, ARB_SET_KERNEL_DIR, dir, NULL);
+    arb_settings_set(s, ARB_SET_KERNEL_DIR,
+                     edited_templates("templates", "ternary_fwd.cu", "/* edited */"), NULL);
 }
 
 /* Editing a header a template includes must change that template's hash. */
 static void change_header(arb_settings *s, arb_spec *spec, const char **nvrtc)
 {
     (void)spec, (void)nvrtc;
-    char dir[600], cmd[4096];
-    snprintf(dir, sizeof(dir), "%s/templates-h", tmpdir);
-    snprintf(cmd, sizeof(cmd),
-             "mkdir -p '%s' && cp %s/kernel_templates/* '%s' && echo '/* edited */' >> "
-             "'%s/simt_gemm.cuh'",
-             dir, ARB_SOURCE_DIR, dir, dir);
-    cr_assert_eq(system(cmd), 0);
-    arb_settings_set(s, ARB_SET_KERNEL_DIR, dir, NULL);
+    arb_settings_set(s, ARB_SET_KERNEL_DIR,
+                     edited_templates("templates-h", "simt_gemm.cuh", "/* edited */"), NULL);
 }
 
 Test(engine, arch_change_misses) { expect_miss_after(change_arch); }
@@ -454,13 +447,8 @@ Test(engine, strict_mode_refuses_a_miss_then_accepts_a_hit)
 
     arb_settings normal;
     test_settings(&normal);
-    engine = open_engine(&normal, NULL);
-    cr_assert_eq(prepare(engine, &spec), 1);
-    arb_engine_close(engine);
-
-    engine = open_engine(&s, NULL);
-    cr_assert_eq(prepare(engine, &spec), 0, "strict mode must accept a cached kernel");
-    arb_engine_close(engine);
+    cr_assert_eq(prepare_fresh(&normal, NULL, &spec), 1);
+    cr_assert_eq(prepare_fresh(&s, NULL, &spec), 0, "strict mode must accept a cached kernel");
 }
 
 Test(engine, disabled_cache_compiles_in_memory)
@@ -483,11 +471,9 @@ Test(engine, recache_compiles_again_and_keeps_the_row)
     arb_settings s;
     test_settings(&s);
     arb_spec spec = small_fwd();
-    arb_engine *engine = open_engine(&s, NULL);
-    cr_assert_eq(prepare(engine, &spec), 1);
-    arb_engine_close(engine);
+    cr_assert_eq(prepare_fresh(&s, NULL, &spec), 1);
     arb_settings_set(&s, ARB_SET_RECACHE, "1", NULL);
-    engine = open_engine(&s, NULL);
+    arb_engine *engine = open_engine(&s, NULL);
     cr_assert_eq(prepare(engine, &spec), 1, "ARB_RECACHE=1 must compile");
     arb_cache_entry entry;
     cr_assert(fetch_entry(engine, &spec, &entry), "the cached row is gone after a recache");
@@ -514,14 +500,8 @@ Test(engine, bad_template_reports_the_nvrtc_log)
 {
     arb_settings s;
     test_settings(&s);
-    char dir[600], cmd[4096];
-    snprintf(dir, sizeof(dir), "%s/broken", tmpdir);
-    snprintf(cmd, sizeof(cmd),
-             "mkdir -p '%s' && cp %s/kernel_templates/* '%s' && echo 'this is not C++;' >> "
-             "'%s/relu_bwd.cu'",
-             dir, ARB_SOURCE_DIR, dir, dir);
-    cr_assert_eq(system(cmd), 0);
-    arb_settings_set(&s, ARB_SET_KERNEL_DIR, dir, NULL);
+    arb_settings_set(&s, ARB_SET_KERNEL_DIR,
+                     edited_templates("broken", "relu_bwd.cu", "this is not C++;"), NULL);
     arb_engine *engine = open_engine(&s, NULL);
     arb_spec spec;
     cr_assert_eq(arb_spec_init(&spec, "relu_bwd", 100, 1, 1, 1, ARB_PREC_FP32, 0, NULL), ARB_OK);
@@ -542,32 +522,19 @@ Test(engine, flipped_cubin_byte_is_quarantined_and_recompiled)
     arb_settings s;
     test_settings(&s);
     arb_spec spec = small_fwd();
-    arb_engine *engine = open_engine(&s, NULL);
-    cr_assert_eq(prepare(engine, &spec), 1);
-    arb_engine_close(engine);
-
-    sqlite3 *db = NULL;
-    cr_assert_eq(sqlite3_open(cache_path, &db), SQLITE_OK);
-    char *errmsg = NULL;
-    int rc = sqlite3_exec(db,
-                          "UPDATE entries SET cubin = CAST(substr(cubin, 1, 100) || "
-                          "x'00' || substr(cubin, 102) AS BLOB)",
-                          NULL, NULL, &errmsg);
-    cr_assert_eq(rc, SQLITE_OK, "%s", errmsg ? errmsg : "");
-    sqlite3_close(db);
+    cr_assert_eq(prepare_fresh(&s, NULL, &spec), 1);
+    th_sql_exec(cache_path, "UPDATE entries SET cubin = CAST(substr(cubin, 1, 100) || "
+                            "x'00' || substr(cubin, 102) AS BLOB)");
 
     warnings[0] = '\0';
-    engine = open_engine(&s, NULL);
+    arb_engine *engine = open_engine(&s, NULL);
     cr_assert_eq(prepare(engine, &spec), 1, "a damaged cubin was trusted");
     arb_engine_stats stats;
     arb_engine_stats_get(engine, &stats);
     cr_assert_eq(stats.quarantined, 1);
     cr_assert_neq(warnings[0], '\0', "no warning about the damaged entry");
     arb_engine_close(engine);
-
-    engine = open_engine(&s, NULL);
-    cr_assert_eq(prepare(engine, &spec), 0, "the recompiled entry was not stored");
-    arb_engine_close(engine);
+    cr_assert_eq(prepare_fresh(&s, NULL, &spec), 0, "the recompiled entry was not stored");
 }
 
 Test(engine, garbage_cache_file_is_rebuilt)
@@ -580,14 +547,10 @@ Test(engine, garbage_cache_file_is_rebuilt)
     arb_settings s;
     test_settings(&s);
     warnings[0] = '\0';
-    arb_engine *engine = open_engine(&s, NULL);
     arb_spec spec = small_fwd();
-    cr_assert_eq(prepare(engine, &spec), 1);
-    arb_engine_close(engine);
+    cr_assert_eq(prepare_fresh(&s, NULL, &spec), 1);
     cr_assert_neq(warnings[0], '\0', "no warning about the garbage cache file");
-    engine = open_engine(&s, NULL);
-    cr_assert_eq(prepare(engine, &spec), 0);
-    arb_engine_close(engine);
+    cr_assert_eq(prepare_fresh(&s, NULL, &spec), 0);
 }
 
 Test(engine, missing_cache_folder_is_created)
@@ -595,15 +558,11 @@ Test(engine, missing_cache_folder_is_created)
     arb_settings s;
     test_settings(&s);
     char nested[600];
-    snprintf(nested, sizeof(nested), "%s/a/b/c/kernels.sqlite", tmpdir);
+    th_path(nested, sizeof(nested), "a/b/c/kernels.sqlite");
     arb_settings_set(&s, ARB_SET_CACHE, nested, NULL);
-    arb_engine *engine = open_engine(&s, NULL);
     arb_spec spec = small_fwd();
-    cr_assert_eq(prepare(engine, &spec), 1);
-    arb_engine_close(engine);
-    engine = open_engine(&s, NULL);
-    cr_assert_eq(prepare(engine, &spec), 0);
-    arb_engine_close(engine);
+    cr_assert_eq(prepare_fresh(&s, NULL, &spec), 1);
+    cr_assert_eq(prepare_fresh(&s, NULL, &spec), 0);
 }
 
 /* An unwritable cache location degrades to compiling in memory with a warning. */

@@ -22,13 +22,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "harness.h"
 
-static char cache_dir[64];
-static char cache_file[96];
 static arb_backend *jit_be, *cpu_be;
 
-/* Remove the run's cache (the SQLite file and its WAL companions). */
+/* Close the backends and remove the run's cache folder. */
 static void teardown(void)
 {
     if (jit_be)
@@ -36,16 +35,7 @@ static void teardown(void)
     if (cpu_be)
         arb_backend_close(cpu_be);
     jit_be = cpu_be = NULL;
-    if (cache_dir[0]) {
-        const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-        for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-            char path[128];
-            snprintf(path, sizeof(path), "%s%s", cache_file, suffixes[i]);
-            unlink(path);
-        }
-        rmdir(cache_dir);
-        cache_dir[0] = '\0';
-    }
+    th_dir_remove();
 }
 
 TestSuite(gpu_ops, .fini = teardown);
@@ -54,102 +44,38 @@ TestSuite(gpu_ops, .fini = teardown);
  * test when no GPU can be used. */
 static th_bed gpu_bed(const char *name)
 {
-    snprintf(cache_dir, sizeof(cache_dir), "/tmp/arb-gpu-test-XXXXXX");
-    cr_assert(mkdtemp(cache_dir) != NULL, "mkdtemp for the kernel cache");
-    snprintf(cache_file, sizeof(cache_file), "%s/kernels.sqlite", cache_dir);
-    setenv("ARB_CACHE", cache_file, 1);
-
-    arb_backend_options opt;
-    arb_backend_options_init(&opt);
-    opt.kind = ARB_BACKEND_JIT;
-    arb_err err = {0};
-    arb_status st = arb_backend_open(&jit_be, &opt, NULL, 0, &err);
-    if (st == ARB_ERR_NO_DRIVER || st == ARB_ERR_NO_DEVICE) {
-        printf("arb-skip: no GPU for the jit backend (%s): %s\n", arb_status_name(st), err.msg);
-        fflush(stdout);
-        teardown(); /* a skipped test runs no .fini */
-        cr_skip_test("no GPU: %s", err.msg);
-    }
-    cr_assert_eq(st, ARB_OK, "opening the jit backend: %s: %s", arb_status_name(st), err.msg);
+    th_dir_make("arb-gpu-test");
+    setenv("ARB_CACHE", th_in_dir("kernels.sqlite"), 1);
+    jit_be = th_open_jit_or_skip();
     cpu_be = th_open_cpu(4);
     th_bed bed = {jit_be, cpu_be, th_rng_for(name), 0, 0};
     return bed;
 }
 
-#define FOR_EACH_SHAPE(s) for (const th_shape *s = th_shapes; s < th_shapes + th_shape_count; s++)
+/* A whole test: `sweep` on gpu_bed(name), asserting that it passed. */
+static void gpu_sweep(const char *name, int (*sweep)(th_bed *bed))
+{
+    th_bed bed = gpu_bed(name);
+    cr_assert(sweep(&bed), "see the FAIL lines above");
+}
 
 /* ---- GEMMs (fp32 SIMT: SPEC §3 fp32 <= 2e-6) ------------------------------------ */
 
-Test(gpu_ops, ternary_fwd)
-{
-    th_bed bed = gpu_bed("gpu_ops/ternary_fwd");
-    int ok = 1;
-    FOR_EACH_SHAPE(s) ok &= th_case_ternary_fwd(&bed, s->M, s->N, s->K, th_shape_gs(s));
-    cr_assert(ok, "see the FAIL lines above");
-}
+Test(gpu_ops, ternary_fwd) { gpu_sweep("gpu_ops/ternary_fwd", th_sweep_ternary_fwd); }
 
-Test(gpu_ops, ternary_grad_x)
-{
-    th_bed bed = gpu_bed("gpu_ops/ternary_grad_x");
-    int ok = 1;
-    FOR_EACH_SHAPE(s) ok &= th_case_ternary_grad_x(&bed, s->M, s->N, s->K, th_shape_gs(s));
-    cr_assert(ok, "see the FAIL lines above");
-}
+Test(gpu_ops, ternary_grad_x) { gpu_sweep("gpu_ops/ternary_grad_x", th_sweep_ternary_grad_x); }
 
-Test(gpu_ops, grad_weight)
-{
-    th_bed bed = gpu_bed("gpu_ops/grad_weight");
-    int ok = 1;
-    FOR_EACH_SHAPE(s) ok &= th_case_grad_weight(&bed, s->M, s->N, s->K, 0);
-    FOR_EACH_SHAPE(s) ok &= th_case_grad_weight(&bed, s->M, s->N, s->K, 1);
-    cr_assert(ok, "see the FAIL lines above");
-}
+Test(gpu_ops, grad_weight) { gpu_sweep("gpu_ops/grad_weight", th_sweep_grad_weight); }
 
-Test(gpu_ops, grad_sign)
-{
-    th_bed bed = gpu_bed("gpu_ops/grad_sign");
-    int ok = 1;
-    FOR_EACH_SHAPE(s) ok &= th_case_grad_sign(&bed, s->M, s->N, s->K, 0);
-    FOR_EACH_SHAPE(s) ok &= th_case_grad_sign(&bed, s->M, s->N, s->K, 1);
-    cr_assert(ok, "see the FAIL lines above");
-}
+Test(gpu_ops, grad_sign) { gpu_sweep("gpu_ops/grad_sign", th_sweep_grad_sign); }
 
 /* ---- integer updates (exact given the same s) ------------------------------------ */
 
-Test(gpu_ops, ternary_step)
-{
-    th_bed bed = gpu_bed("gpu_ops/ternary_step");
-    const int thetas[] = {1, 2, 5, 127};
-    int ok = 1, i = 0;
-    FOR_EACH_SHAPE(s) ok &= th_case_ternary_step(&bed, s->N, s->K, th_shape_gs(s), thetas[i++ % 4]);
-    cr_assert(ok, "see the FAIL lines above");
-}
+Test(gpu_ops, ternary_step) { gpu_sweep("gpu_ops/ternary_step", th_sweep_ternary_step); }
 
-Test(gpu_ops, update_E)
-{
-    th_bed bed = gpu_bed("gpu_ops/update_E");
-    int ok = 1, i = 0;
-    FOR_EACH_SHAPE(s)
-    {
-        int phi = 1 + i++ % 3;
-        ok &= th_case_update_E(&bed, s->N, s->K, th_shape_gs(s), phi, ARB_E_SCORE_GRAD);
-        ok &= th_case_update_E(&bed, s->N, s->K, th_shape_gs(s), phi, ARB_E_SCORE_SIGN);
-    }
-    cr_assert(ok, "see the FAIL lines above");
-}
+Test(gpu_ops, update_E) { gpu_sweep("gpu_ops/update_E", th_sweep_update_E); }
 
-Test(gpu_ops, update_E_split)
-{
-    th_bed bed = gpu_bed("gpu_ops/update_E_split");
-    int ok = 1, i = 0;
-    FOR_EACH_SHAPE(s)
-    {
-        int phi = 1 + i++ % 3;
-        ok &= th_case_update_E_split(&bed, s->N, s->K, th_shape_gs(s), phi, ARB_E_SCORE_GRAD);
-        ok &= th_case_update_E_split(&bed, s->N, s->K, th_shape_gs(s), phi, ARB_E_SCORE_SIGN);
-    }
-    cr_assert(ok, "see the FAIL lines above");
-}
+Test(gpu_ops, update_E_split) { gpu_sweep("gpu_ops/update_E_split", th_sweep_update_E_split); }
 
 /* Small-integer gy and x: the two-pass chain, the three direct ops and the
  * split forms byte for byte against it, and all of it against the cpu. */
@@ -157,7 +83,7 @@ Test(gpu_ops, update_direct_equals_two_pass)
 {
     th_bed bed = gpu_bed("gpu_ops/update_direct_equals_two_pass");
     int ok = 1, i = 0;
-    FOR_EACH_SHAPE(s)
+    TH_FOR_EACH_SHAPE(s)
     {
         int theta = 1 + i % 3, phi = 1 + i % 2;
         i++;
@@ -176,7 +102,7 @@ Test(gpu_ops, update_two_pass_normal_data)
 {
     th_bed bed = gpu_bed("gpu_ops/update_two_pass_normal_data");
     int ok = 1, i = 0;
-    FOR_EACH_SHAPE(s)
+    TH_FOR_EACH_SHAPE(s)
     {
         arb_e_score mode = i % 2 ? ARB_E_SCORE_SIGN : ARB_E_SCORE_GRAD;
         ok &= th_case_update_chain(&bed, s->M, s->N, s->K, th_shape_gs(s), 2, 2, mode, 0);
@@ -187,10 +113,7 @@ Test(gpu_ops, update_two_pass_normal_data)
 
 Test(gpu_ops, guard_blocks_every_update)
 {
-    th_bed bed = gpu_bed("gpu_ops/guard_blocks_every_update");
-    int ok = 1;
-    FOR_EACH_SHAPE(s) ok &= th_case_guard(&bed, s->M, s->N, s->K, th_shape_gs(s));
-    cr_assert(ok, "see the FAIL lines above");
+    gpu_sweep("gpu_ops/guard_blocks_every_update", th_sweep_guard);
 }
 
 /* ---- RMSNorm, embedding, glue ---------------------------------------------------- */
@@ -221,13 +144,7 @@ Test(gpu_ops, rmsnorm_fwd_bwd)
     cr_assert(ok, "see the FAIL lines above");
 }
 
-Test(gpu_ops, embed_fwd)
-{
-    th_bed bed = gpu_bed("gpu_ops/embed_fwd");
-    int ok = 1;
-    FOR_EACH_SHAPE(s) ok &= th_case_embed_fwd(&bed, 3 * s->M + 1, s->N, s->K, th_shape_gs(s));
-    cr_assert(ok, "see the FAIL lines above");
-}
+Test(gpu_ops, embed_fwd) { gpu_sweep("gpu_ops/embed_fwd", th_sweep_embed_fwd); }
 
 /* Heavy duplicates meet in the GPU's atomic adds: small integers make the
  * sums exact in any order, so acc and s must equal the cpu's exactly. */
@@ -307,7 +224,7 @@ Test(gpu_ops, precision_modes)
         cr_assert_eq(arb_backend_open(&be, &opt, NULL, 0, &err), ARB_OK, "%s: %s",
                      arb_precision_name((arb_precision)p), err.msg);
         th_bed pb = {be, cpu_be, bed.rng, 0, 0};
-        FOR_EACH_SHAPE(s)
+        TH_FOR_EACH_SHAPE(s)
         {
             if (s->M * s->N >= 64)
                 ok &= th_case_ternary_fwd(&pb, s->M, s->N, s->K, th_shape_gs(s));

@@ -22,16 +22,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "arb/backend.h"
+#include "files.h"
+#include "harness.h"
+#include "proc.h"
 
 #define TRAIN ARB_BINARY_DIR "/train/arb-train"
-#define OUT_MAX (1 << 20)
 
-static char dir[64], corpus[128], cache_env[192];
+static char corpus[512], cache_env[600];
 
 static void write_corpus(const char *path, size_t bytes)
 {
@@ -51,103 +50,32 @@ static void write_corpus(const char *path, size_t bytes)
 
 static void setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/arb-gpu-train-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(corpus, sizeof(corpus), "%s/corpus.txt", dir);
-    snprintf(cache_env, sizeof(cache_env), "ARB_CACHE=%s/kernels.sqlite", dir);
+    th_dir_make("arb-gpu-train");
+    th_path(corpus, sizeof(corpus), "corpus.txt");
+    snprintf(cache_env, sizeof(cache_env), "ARB_CACHE=%s", th_in_dir("kernels.sqlite"));
     write_corpus(corpus, 100 * 1000);
 }
 
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (dir[0] && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
+/* Skip the test ("arb-skip: ...") unless the jit backend can open. */
+static void need_gpu(void) { arb_backend_close(th_open_jit_or_skip()); }
 
-static void need_gpu(void)
+/* Run arb-train on `backend` with tiny, the test corpus and this test's
+ * kernel cache, plus `args`; nan_env ("ARB_TEST_FORCE_NAN_STEP=N") may be NULL. */
+static void train(th_result *r, const char *backend, const char *const *args, const char *nan_env)
 {
-    arb_backend_options opt;
-    arb_backend_options_init(&opt);
-    opt.kind = ARB_BACKEND_JIT;
-    arb_backend *be = NULL;
-    arb_err err = {0};
-    arb_status st = arb_backend_open(&be, &opt, NULL, 0, &err);
-    if (st == ARB_ERR_NO_DRIVER || st == ARB_ERR_NO_DEVICE) {
-        printf("arb-skip: no GPU for the jit backend (%s): %s\n", arb_status_name(st), err.msg);
-        fflush(stdout);
-        cr_skip_test("no GPU: %s", err.msg);
-    }
-    cr_assert_eq(st, ARB_OK, "opening the jit backend: %s", err.msg);
-    arb_backend_close(be);
-}
-
-typedef struct result {
-    int status;
-    char *out, *err;
-} result;
-
-static char *slurp(const char *path, size_t *len)
-{
-    char *buf = calloc(OUT_MAX + 1, 1);
-    cr_assert_not_null(buf);
-    size_t n = 0;
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        n = fread(buf, 1, OUT_MAX, f);
-        fclose(f);
-    }
-    if (len)
-        *len = n;
-    return buf;
-}
-
-static void train(result *r, const char *backend, const char *const *args, const char *nan_env)
-{
-    static int counter;
-    char out_path[160], err_path[160];
-    counter++;
-    snprintf(out_path, sizeof(out_path), "%s/stdout.%d", dir, counter);
-    snprintf(err_path, sizeof(err_path), "%s/stderr.%d", dir, counter);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        unsetenv("ARB_BACKEND");
-        unsetenv("ARB_PRECISION");
-        unsetenv("ARB_TEST_FORCE_NAN_STEP");
-        putenv(cache_env);
-        if (nan_env)
-            putenv((char *)nan_env);
-        if (!freopen(out_path, "w", stdout) || !freopen(err_path, "w", stderr))
-            _exit(127);
-        const char *argv[48] = {"arb-train", "--backend", backend, "--config", "tiny",
-                                "--data", corpus, "--eval-positions", "1024"};
-        int n = 9;
-        for (int i = 0; args[i] && n < 47; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(TRAIN, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r->out = slurp(out_path, NULL);
-    r->err = slurp(err_path, NULL);
-}
-
-static void result_free(result *r)
-{
-    free(r->out);
-    free(r->err);
+    const char *argv[48] = {"arb-train", "--backend",        backend, "--config", "tiny", "--data",
+                            corpus,      "--eval-positions", "1024"};
+    int n = 9;
+    for (int i = 0; args[i] && n < 47; i++)
+        argv[n++] = args[i];
+    *r = th_run(&(th_cmd){
+        .prog = TRAIN, .argv = argv, .env = (const char *const[]){cache_env, nan_env, NULL}});
 }
 
 /* The "loss" of each JSON line of a --log file, indexed by step. */
 static int read_losses(const char *path, double *loss, int max)
 {
-    char *text = slurp(path, NULL);
+    char *text = th_file_slurp(path, NULL);
     int n = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         const char *s = strstr(line, "\"step\":"), *l = strstr(line, "\"loss\":");
@@ -162,23 +90,23 @@ static int read_losses(const char *path, double *loss, int max)
     return n;
 }
 
-TestSuite(gpu_train, .init = setup, .fini = teardown, .timeout = 600);
+TestSuite(gpu_train, .init = setup, .fini = th_dir_remove, .timeout = 600);
 
 Test(gpu_train, tiny_jit_matches_cpu_for_20_steps)
 {
     need_gpu();
     char cpu_log[160], jit_log[160], cpu_ck[160], jit_ck[160];
-    snprintf(cpu_log, sizeof(cpu_log), "%s/cpu.jsonl", dir);
-    snprintf(jit_log, sizeof(jit_log), "%s/jit.jsonl", dir);
-    snprintf(cpu_ck, sizeof(cpu_ck), "%s/cpu.ck", dir);
-    snprintf(jit_ck, sizeof(jit_ck), "%s/jit.ck", dir);
-    result r;
+    th_path(cpu_log, sizeof(cpu_log), "cpu.jsonl");
+    th_path(jit_log, sizeof(jit_log), "jit.jsonl");
+    th_path(cpu_ck, sizeof(cpu_ck), "cpu.ck");
+    th_path(jit_ck, sizeof(jit_ck), "jit.ck");
+    th_result r;
     train(&r, "cpu",
           (const char *const[]){"--steps", "20", "--log-every", "1", "--log", cpu_log,
                                 "--checkpoint", cpu_ck, NULL},
           NULL);
     cr_assert_eq(r.status, 0, "cpu run exited %d:\n%s%s", r.status, r.out, r.err);
-    result_free(&r);
+    th_result_free(&r);
     train(&r, "jit",
           (const char *const[]){"--steps", "20", "--log-every", "1", "--log", jit_log,
                                 "--checkpoint", jit_ck, NULL},
@@ -187,7 +115,7 @@ Test(gpu_train, tiny_jit_matches_cpu_for_20_steps)
     cr_assert(strstr(r.out, "backend: jit") != NULL, "%s", r.out);
     cr_assert(strstr(r.out, "jit: ") != NULL, "no kernel statistics line:\n%s", r.out);
     printf("%s", r.out);
-    result_free(&r);
+    th_result_free(&r);
 
     double lc[20], lj[20];
     cr_assert_eq(read_losses(cpu_log, lc, 20), 20);
@@ -202,7 +130,7 @@ Test(gpu_train, tiny_jit_matches_cpu_for_20_steps)
     }
 
     size_t na, nb;
-    char *a = slurp(cpu_ck, &na), *b = slurp(jit_ck, &nb);
+    char *a = th_file_slurp(cpu_ck, &na), *b = th_file_slurp(jit_ck, &nb);
     cr_assert_eq(na, nb, "checkpoint sizes differ");
     /* The state lies between the tensor table and the checksum; the header
      * is the same by construction (same config, rule, seed, step, data). */
@@ -223,13 +151,13 @@ Test(gpu_train, nonfinite_guard_on_the_device)
 {
     need_gpu();
     char ck[160];
-    snprintf(ck, sizeof(ck), "%s/guard.ck", dir);
-    result r;
+    th_path(ck, sizeof(ck), "guard.ck");
+    th_result r;
     train(&r, "jit", (const char *const[]){"--steps", "10", "--checkpoint", ck, NULL}, NULL);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
-    result_free(&r);
+    th_result_free(&r);
     size_t n0, n1;
-    char *before = slurp(ck, &n0);
+    char *before = th_file_slurp(ck, &n0);
     /* The host reads the guard only at step 20 (log and checkpoint point):
      * the device must have refused every update since step 13. */
     train(&r, "jit",
@@ -238,8 +166,8 @@ Test(gpu_train, nonfinite_guard_on_the_device)
           "ARB_TEST_FORCE_NAN_STEP=13");
     cr_assert_eq(r.status, 3, "exit %d\n%s%s", r.status, r.out, r.err);
     cr_assert(strstr(r.err, "step 13") != NULL, "%s", r.err);
-    result_free(&r);
-    char *after = slurp(ck, &n1);
+    th_result_free(&r);
+    char *after = th_file_slurp(ck, &n1);
     cr_assert_eq(n0, n1);
     cr_assert_eq(memcmp(before, after, n0), 0, "the checkpoint changed");
     free(before);
@@ -253,23 +181,23 @@ Test(gpu_train, graph_replay_matches_eager_steps)
 {
     need_gpu();
     char eager_log[160], graph_log[160];
-    snprintf(eager_log, sizeof(eager_log), "%s/eager.jsonl", dir);
-    snprintf(graph_log, sizeof(graph_log), "%s/graph.jsonl", dir);
-    result r;
+    th_path(eager_log, sizeof(eager_log), "eager.jsonl");
+    th_path(graph_log, sizeof(graph_log), "graph.jsonl");
+    th_result r;
     train(&r, "jit",
           (const char *const[]){"--steps", "30", "--log-every", "1", "--log", eager_log,
                                 "--graphs", "off", NULL},
           NULL);
     cr_assert_eq(r.status, 0, "eager run exited %d:\n%s%s", r.status, r.out, r.err);
     cr_assert(strstr(r.out, "CUDA graphs off") != NULL, "%s", r.out);
-    result_free(&r);
+    th_result_free(&r);
     train(&r, "jit",
           (const char *const[]){"--steps", "30", "--log-every", "1", "--log", graph_log,
                                 "--graphs", "on", NULL},
           NULL);
     cr_assert_eq(r.status, 0, "graph run exited %d:\n%s%s", r.status, r.out, r.err);
     cr_assert(strstr(r.out, "CUDA graphs on") != NULL, "%s", r.out);
-    result_free(&r);
+    th_result_free(&r);
     double le[30], lg[30];
     cr_assert_eq(read_losses(eager_log, le, 30), 30);
     cr_assert_eq(read_losses(graph_log, lg, 30), 30);

@@ -16,22 +16,13 @@
 
 #include "harness.h"
 
-/* A bed on a fresh cpu backend drawing from this test's stream. */
-static th_bed cpu_bed(const char *name)
-{
-    th_bed bed = {th_open_cpu(1), NULL, th_rng_for(name), 0, 0};
-    return bed;
-}
-
-#define FOR_EACH_SHAPE(s) for (const th_shape *s = th_shapes; s < th_shapes + th_shape_count; s++)
-
 /* ---- the harness can fail ---------------------------------------------------- */
 
 /* A checker that cannot fail proves nothing: plant one fault of each kind
  * the checks exist for and expect each to be caught. */
 Test(harness, catches_planted_faults)
 {
-    th_bed bed = cpu_bed("harness/catches_planted_faults");
+    th_bed bed = th_cpu_bed("harness/catches_planted_faults");
     th_case c = {"self-test", 4, 5, 6, 1, "planted", "cpu"};
     enum { n = 64 };
     float got[n];
@@ -117,29 +108,18 @@ Test(harness, references_by_hand)
 
 /* ---- GEMMs ------------------------------------------------------------------------- */
 
-Test(ops_cpu, ternary_fwd)
-{
-    th_bed bed = cpu_bed("ops_cpu/ternary_fwd");
-    int ok = 1;
-    FOR_EACH_SHAPE(s) ok &= th_case_ternary_fwd(&bed, s->M, s->N, s->K, th_shape_gs(s));
-    arb_backend_close(bed.be);
-    cr_assert(ok, "see the FAIL lines above");
-}
+Test(ops_cpu, ternary_fwd) { th_sweep_on_cpu("ops_cpu/ternary_fwd", th_sweep_ternary_fwd); }
 
 Test(ops_cpu, ternary_grad_x)
 {
-    th_bed bed = cpu_bed("ops_cpu/ternary_grad_x");
-    int ok = 1;
-    FOR_EACH_SHAPE(s) ok &= th_case_ternary_grad_x(&bed, s->M, s->N, s->K, th_shape_gs(s));
-    arb_backend_close(bed.be);
-    cr_assert(ok, "see the FAIL lines above");
+    th_sweep_on_cpu("ops_cpu/ternary_grad_x", th_sweep_ternary_grad_x);
 }
 
 /* Wide dynamic range of E (the whole [-32, 31]): fp32 still holds 2e-6,
  * since every decoded weight is exact. */
 Test(ops_cpu, ternary_fwd_full_E_range)
 {
-    th_bed bed = cpu_bed("ops_cpu/ternary_fwd_full_E_range");
+    th_bed bed = th_cpu_bed("ops_cpu/ternary_fwd_full_E_range");
     bed.e_lo = ARB_E_MIN;
     bed.e_hi = ARB_E_MAX;
     int ok = th_case_ternary_fwd(&bed, 19, 23, 96, 32) & th_case_ternary_fwd(&bed, 7, 5, 131, 131) &
@@ -148,26 +128,9 @@ Test(ops_cpu, ternary_fwd_full_E_range)
     cr_assert(ok, "see the FAIL lines above");
 }
 
-Test(ops_cpu, grad_weight)
-{
-    th_bed bed = cpu_bed("ops_cpu/grad_weight");
-    int ok = 1;
-    FOR_EACH_SHAPE(s) ok &= th_case_grad_weight(&bed, s->M, s->N, s->K, 0);
-    FOR_EACH_SHAPE(s) ok &= th_case_grad_weight(&bed, s->M, s->N, s->K, 1);
-    arb_backend_close(bed.be);
-    cr_assert(ok, "see the FAIL lines above");
-}
+Test(ops_cpu, grad_weight) { th_sweep_on_cpu("ops_cpu/grad_weight", th_sweep_grad_weight); }
 
-Test(ops_cpu, grad_sign)
-{
-    th_bed bed = cpu_bed("ops_cpu/grad_sign");
-    int ok = 1;
-    FOR_EACH_SHAPE(s) ok &= th_case_grad_sign(&bed, s->M, s->N, s->K, 0);
-    /* small integers: exact zeros of gW, where sign(0) = 0 must hold */
-    FOR_EACH_SHAPE(s) ok &= th_case_grad_sign(&bed, s->M, s->N, s->K, 1);
-    arb_backend_close(bed.be);
-    cr_assert(ok, "see the FAIL lines above");
-}
+Test(ops_cpu, grad_sign) { th_sweep_on_cpu("ops_cpu/grad_sign", th_sweep_grad_sign); }
 
 /* ---- RMSNorm, embedding, glue ------------------------------------------------------- */
 
@@ -184,7 +147,7 @@ static const struct {
 
 Test(ops_cpu, rmsnorm_fwd_bwd)
 {
-    th_bed bed = cpu_bed("ops_cpu/rmsnorm_fwd_bwd");
+    th_bed bed = th_cpu_bed("ops_cpu/rmsnorm_fwd_bwd");
     int ok = 1;
     for (size_t i = 0; i < sizeof(norm_shapes) / sizeof(norm_shapes[0]); i++) {
         int64_t gs = arb_scale_gs(norm_shapes[i].kind, 1, norm_shapes[i].D);
@@ -195,19 +158,11 @@ Test(ops_cpu, rmsnorm_fwd_bwd)
     cr_assert(ok, "see the FAIL lines above");
 }
 
-Test(ops_cpu, embed_fwd)
-{
-    th_bed bed = cpu_bed("ops_cpu/embed_fwd");
-    int ok = 1;
-    /* the table is V x D = N x K of the shape list: all six scale types */
-    FOR_EACH_SHAPE(s) ok &= th_case_embed_fwd(&bed, 3 * s->M + 1, s->N, s->K, th_shape_gs(s));
-    arb_backend_close(bed.be);
-    cr_assert(ok, "see the FAIL lines above");
-}
+Test(ops_cpu, embed_fwd) { th_sweep_on_cpu("ops_cpu/embed_fwd", th_sweep_embed_fwd); }
 
 Test(ops_cpu, embed_bwd)
 {
-    th_bed bed = cpu_bed("ops_cpu/embed_bwd");
+    th_bed bed = th_cpu_bed("ops_cpu/embed_bwd");
     int ok = th_case_embed_bwd(&bed, 1, 1, 1, 0) & th_case_embed_bwd(&bed, 300, 53, 131, 0) &
              th_case_embed_bwd(&bed, 300, 256, 64, 0) & th_case_embed_bwd(&bed, 300, 53, 131, 1);
     arb_backend_close(bed.be);
@@ -216,7 +171,7 @@ Test(ops_cpu, embed_bwd)
 
 Test(ops_cpu, gather_context)
 {
-    th_bed bed = cpu_bed("ops_cpu/gather_context");
+    th_bed bed = th_cpu_bed("ops_cpu/gather_context");
     int ok = th_case_gather_context(&bed, 1, 1, 2) & th_case_gather_context(&bed, 37, 8, 1000) &
              th_case_gather_context(&bed, 129, 33, 65);
     arb_backend_close(bed.be);
@@ -225,7 +180,7 @@ Test(ops_cpu, gather_context)
 
 Test(ops_cpu, sample_positions_and_step_advance)
 {
-    th_bed bed = cpu_bed("ops_cpu/sample_positions_and_step_advance");
+    th_bed bed = th_cpu_bed("ops_cpu/sample_positions_and_step_advance");
     int ok = th_case_sample_positions(&bed, 1, 0, 1) &
              th_case_sample_positions(&bed, 257, 8, 1000003) &
              th_case_sample_positions(&bed, 64, 5, 7);
@@ -235,7 +190,7 @@ Test(ops_cpu, sample_positions_and_step_advance)
 
 Test(ops_cpu, relu_and_add)
 {
-    th_bed bed = cpu_bed("ops_cpu/relu_and_add");
+    th_bed bed = th_cpu_bed("ops_cpu/relu_and_add");
     int ok = 1;
     const int64_t sizes[] = {1, 1003, 4099};
     for (size_t i = 0; i < 3; i++) {
@@ -248,7 +203,7 @@ Test(ops_cpu, relu_and_add)
 
 Test(ops_cpu, xent)
 {
-    th_bed bed = cpu_bed("ops_cpu/xent");
+    th_bed bed = th_cpu_bed("ops_cpu/xent");
     int ok = th_case_xent(&bed, 1, 2, 0) & th_case_xent(&bed, 37, 131, 0) &
              th_case_xent(&bed, 37, 257, 1) & th_case_xent(&bed, 3, 2053, 1) &
              th_case_xent_guard(&bed, 9, 65);

@@ -12,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "arb/cache.h"
+#include "cache_fixture.h"
+#include "files.h"
+#include "proc.h"
 
 #define PREWARM ARB_BINARY_DIR "/prewarm/arb-prewarm"
 
@@ -38,65 +40,30 @@ typedef struct run {
 
 typedef struct spawned {
     pid_t pid;
-    char out_path[128], err_path[128];
+    char out_path[512], err_path[512];
 } spawned;
 
-static char dir[64];
-
-static void make_dir(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/arb-prewarm-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
+static void make_dir(void) { th_dir_make("arb-prewarm-test"); }
 
 static void write_file(const char *path, const char *text)
 {
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
-static void path_in_dir(char *buf, size_t len, const char *name)
-{
-    snprintf(buf, len, "%s/%s", dir, name);
+    th_file_write(path, text, strlen(text));
 }
 
 /* Start the program with argv (argv[0] is set here) and `env` as extra
- * NAME=value settings over a clean ARB_* environment. */
+ * NAME=value settings over a clean ARB_* environment (proc.h). */
 static spawned spawn(const char *const *args, const char *const *env)
 {
-    cr_assert_eq(access(PREWARM, X_OK), 0, "%s is missing: build the arb-prewarm target first",
-                 PREWARM);
     spawned s;
     static int counter;
     counter++;
-    snprintf(s.out_path, sizeof(s.out_path), "%s/out.%d", dir, counter);
-    snprintf(s.err_path, sizeof(s.err_path), "%s/err.%d", dir, counter);
-    fflush(NULL);
-    s.pid = fork();
-    cr_assert_geq(s.pid, 0);
-    if (s.pid == 0) {
-        static const char *const clean[] = {
-            "ARB_CACHE",       "ARB_CACHE_READONLY", "ARB_CACHE_MODE",   "ARB_CACHE_DISABLE",
-            "ARB_RECACHE",     "ARB_CACHE_MAX_SIZE", "ARB_ARCH",         "ARB_PRECISION",
-            "ARB_KERNEL_DIR",  "ARB_NVRTC_FLAGS",    "ARB_KERNEL_DEBUG",
-        };
-        for (size_t i = 0; i < sizeof(clean) / sizeof(clean[0]); i++)
-            unsetenv(clean[i]);
-        for (int i = 0; env && env[i]; i++)
-            putenv((char *)env[i]);
-        if (!freopen(s.out_path, "w", stdout) || !freopen(s.err_path, "w", stderr))
-            _exit(127);
-        const char *argv[32];
-        int n = 0;
-        argv[n++] = "arb-prewarm";
-        for (int i = 0; args[i] && n < 31; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(PREWARM, (char *const *)argv);
-        _exit(127);
-    }
+    snprintf(s.out_path, sizeof(s.out_path), "%s/out.%d", th_dir, counter);
+    snprintf(s.err_path, sizeof(s.err_path), "%s/err.%d", th_dir, counter);
+    const char *argv[32] = {"arb-prewarm"};
+    for (int n = 1; args[n - 1] && n < 31; n++)
+        argv[n] = args[n - 1];
+    s.pid = th_spawn(
+        &(th_cmd){.prog = PREWARM, .argv = argv, .env = env, .out = s.out_path, .err = s.err_path});
     return s;
 }
 
@@ -113,9 +80,7 @@ static void slurp(const char *path, char *buf, size_t len)
 
 static void finish(spawned *s, run *r)
 {
-    int status = 0;
-    cr_assert_eq(waitpid(s->pid, &status, 0), s->pid);
-    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r->status = th_reap(s->pid);
     slurp(s->out_path, r->out, sizeof(r->out));
     slurp(s->err_path, r->err, sizeof(r->err));
 }
@@ -145,13 +110,9 @@ static summary summary_of(const run *r)
 
 static int64_t cache_entries(const char *path)
 {
-    arb_cache_options opt;
-    arb_cache_options_init(&opt);
-    opt.path = path;
-    arb_cache *cache = NULL;
-    arb_err err = {0};
-    cr_assert_eq(arb_cache_open(&cache, &opt, &err), ARB_OK, "%s", err.msg);
+    arb_cache *cache = th_cache_open(path, NULL);
     arb_cache_summary sum;
+    arb_err err = {0};
     cr_assert_eq(arb_cache_summarize(cache, &sum, &err), ARB_OK, "%s", err.msg);
     int64_t n = sum.entries;
     arb_cache_close(cache);
@@ -171,22 +132,14 @@ static int count_lines_starting(const char *text, const char *prefix)
 static void setup_small(char *shapes, size_t shapes_len, char *cache, size_t cache_len)
 {
     make_dir();
-    path_in_dir(shapes, shapes_len, "small.txt");
-    path_in_dir(cache, cache_len, "kernels.sqlite");
+    th_path(shapes, shapes_len, "small.txt");
+    th_path(cache, cache_len, "kernels.sqlite");
     write_file(shapes, small_shapes);
-}
-
-static void cleanup(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (dir[0] && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
 }
 
 /* ---- tests -------------------------------------------------------------------------- */
 
-Test(prewarm, compiles_all_then_rerun_compiles_nothing, .fini = cleanup)
+Test(prewarm, compiles_all_then_rerun_compiles_nothing, .fini = th_dir_remove)
 {
     char shapes[128], cache[128];
     setup_small(shapes, sizeof(shapes), cache, sizeof(cache));
@@ -213,7 +166,7 @@ Test(prewarm, compiles_all_then_rerun_compiles_nothing, .fini = cleanup)
     cr_assert_eq(count_lines_starting(r.err, "["), 0, "a rerun prints no kernel lines: %s", r.err);
 }
 
-Test(prewarm, env_settings_and_strict_mode, .fini = cleanup)
+Test(prewarm, env_settings_and_strict_mode, .fini = th_dir_remove)
 {
     char shapes[128], cache[128], env_cache[192];
     setup_small(shapes, sizeof(shapes), cache, sizeof(cache));
@@ -230,7 +183,7 @@ Test(prewarm, env_settings_and_strict_mode, .fini = cleanup)
     cr_assert_eq(cache_entries(cache), SMALL_COUNT);
 }
 
-Test(prewarm, concurrent_runs_share_one_cache, .fini = cleanup)
+Test(prewarm, concurrent_runs_share_one_cache, .fini = th_dir_remove)
 {
     char shapes[128], cache[128];
     setup_small(shapes, sizeof(shapes), cache, sizeof(cache));
@@ -255,7 +208,7 @@ Test(prewarm, concurrent_runs_share_one_cache, .fini = cleanup)
     cr_assert_eq(sc.cached, SMALL_COUNT);
 }
 
-Test(prewarm, dry_run_lists_without_compiling, .fini = cleanup)
+Test(prewarm, dry_run_lists_without_compiling, .fini = th_dir_remove)
 {
     char shapes[128], cache[128];
     setup_small(shapes, sizeof(shapes), cache, sizeof(cache));
@@ -271,7 +224,7 @@ Test(prewarm, dry_run_lists_without_compiling, .fini = cleanup)
 
     /* Fill part of the cache, then the dry run tells cached from not. */
     char part[128];
-    path_in_dir(part, sizeof(part), "part.txt");
+    th_path(part, sizeof(part), "part.txt");
     write_file(part, "kernel=add M=1024\n");
     prewarm(&r, (const char *const[]){"--arch", "sm_90", "--cache", cache, part, NULL}, NULL);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
@@ -282,11 +235,11 @@ Test(prewarm, dry_run_lists_without_compiling, .fini = cleanup)
     cr_assert_eq(cache_entries(cache), 1, "the dry run compiled nothing");
 }
 
-Test(prewarm, parse_error_exits_2_with_the_place, .fini = cleanup)
+Test(prewarm, parse_error_exits_2_with_the_place, .fini = th_dir_remove)
 {
     make_dir();
     char bad[128];
-    path_in_dir(bad, sizeof(bad), "bad.txt");
+    th_path(bad, sizeof(bad), "bad.txt");
     write_file(bad, "linear M=4 N=8 K=16 gs=16\n"
                     "linear M=4 N=8 K=16 gs=16 Q=1\n");
     run r;
@@ -301,13 +254,13 @@ Test(prewarm, parse_error_exits_2_with_the_place, .fini = cleanup)
 
     /* A missing shapes file is an input error too. */
     char missing[128];
-    path_in_dir(missing, sizeof(missing), "missing.txt");
+    th_path(missing, sizeof(missing), "missing.txt");
     prewarm(&r, (const char *const[]){"--arch", "sm_90", missing, NULL}, NULL);
     cr_assert_eq(r.status, 2, "%s", r.err);
     cr_assert(strstr(r.err, missing) != NULL, "%s", r.err);
 }
 
-Test(prewarm, usage_errors_exit_2, .fini = cleanup)
+Test(prewarm, usage_errors_exit_2, .fini = th_dir_remove)
 {
     make_dir();
     run r;
@@ -330,7 +283,7 @@ Test(prewarm, usage_errors_exit_2, .fini = cleanup)
     cr_assert_eq(r.status, 2, "%s", r.err);
 }
 
-Test(prewarm, help_and_version_go_to_stdout, .fini = cleanup)
+Test(prewarm, help_and_version_go_to_stdout, .fini = th_dir_remove)
 {
     make_dir();
     run r;
@@ -345,12 +298,12 @@ Test(prewarm, help_and_version_go_to_stdout, .fini = cleanup)
     cr_assert_str_eq(r.err, "");
 }
 
-Test(prewarm, compile_failures_print_the_log_and_exit_1, .fini = cleanup)
+Test(prewarm, compile_failures_print_the_log_and_exit_1, .fini = th_dir_remove)
 {
     char shapes[128], cache[128];
     make_dir();
-    path_in_dir(shapes, sizeof(shapes), "one.txt");
-    path_in_dir(cache, sizeof(cache), "kernels.sqlite");
+    th_path(shapes, sizeof(shapes), "one.txt");
+    th_path(cache, sizeof(cache), "kernels.sqlite");
     write_file(shapes, "\nkernel=add M=1024\n");
     run r;
     /* An option NVRTC rejects fails every compile (and is part of the key,
@@ -368,12 +321,12 @@ Test(prewarm, compile_failures_print_the_log_and_exit_1, .fini = cleanup)
     cr_assert_eq(cache_entries(cache), 0);
 }
 
-Test(prewarm, interrupt_stops_cleanly_and_resumes, .fini = cleanup)
+Test(prewarm, interrupt_stops_cleanly_and_resumes, .fini = th_dir_remove)
 {
     char shapes[128], cache[128];
     make_dir();
-    path_in_dir(shapes, sizeof(shapes), "many.txt");
-    path_in_dir(cache, sizeof(cache), "kernels.sqlite");
+    th_path(shapes, sizeof(shapes), "many.txt");
+    th_path(cache, sizeof(cache), "kernels.sqlite");
     /* 16 GEMM kernels, one job: several seconds of work, cut short. */
     char text[1024] = "";
     for (int m = 1; m <= 8; m++) {
@@ -413,7 +366,7 @@ Test(prewarm, interrupt_stops_cleanly_and_resumes, .fini = cleanup)
     cr_assert_eq(cache_entries(cache), 16);
 }
 
-Test(prewarm, without_arch_needs_a_gpu, .fini = cleanup)
+Test(prewarm, without_arch_needs_a_gpu, .fini = th_dir_remove)
 {
     char shapes[128], cache[128];
     setup_small(shapes, sizeof(shapes), cache, sizeof(cache));

@@ -9,8 +9,9 @@
  * only integer tensors; flags, --help, --dump-shapes and the shipped
  * prewarm/shapes files behave as documented.
  *
- * The checkpoint reader here is written from docs/checkpoint-format.md, not
- * from train/checkpoint.c, so it also checks that the page is complete.
+ * Checkpoints are read with tests/harness/checkpoint_doc.c, written from
+ * docs/checkpoint-format.md, not from train/checkpoint.c, so these tests
+ * also check that the page is complete.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -18,33 +19,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "arb/sha256.h"
 #include "arb/shapes.h"
+#include "checkpoint_doc.h"
+#include "files.h"
+#include "harness.h"
+#include "proc.h"
 
 #define TRAIN ARB_BINARY_DIR "/train/arb-train"
-#define OUT_MAX (1 << 20)
 
-static char dir[64];
-static char corpus[128];
+static char corpus[512];
 
 /* ---- a corpus with structure -------------------------------------------------- */
 
 static uint64_t rng_state;
 
-static uint64_t next(void)
+static const char *pick(const char *const *list, size_t n)
 {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
+    return list[th_splitmix64(&rng_state) % n];
 }
-
-static const char *pick(const char *const *list, size_t n) { return list[next() % n]; }
 #define PICK(list) pick(list, sizeof(list) / sizeof(list[0]))
 
 /* Sentences from a small grammar: frequent words, fixed word order,
@@ -68,7 +63,7 @@ static void write_corpus(const char *path, size_t bytes)
         char s[256];
         int n = snprintf(s, sizeof(s), "%s %s %s %s %s %s %s%s", PICK(det), PICK(adj), PICK(noun),
                          PICK(verb), PICK(det), PICK(noun), PICK(adv),
-                         next() % 4 == 0 ? ".\n" : ". ");
+                         th_splitmix64(&rng_state) % 4 == 0 ? ".\n" : ". ");
         s[0] = (char)(s[0] - 'a' + 'A');
         fputs(s, f);
         written += (size_t)n;
@@ -78,108 +73,33 @@ static void write_corpus(const char *path, size_t bytes)
 
 static void setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/arb-train-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(corpus, sizeof(corpus), "%s/corpus.txt", dir);
+    th_dir_make("arb-train-test");
+    th_path(corpus, sizeof(corpus), "corpus.txt");
     write_corpus(corpus, 200 * 1000);
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (dir[0] && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
-
-static void path_in(char *buf, size_t len, const char *name)
-{
-    snprintf(buf, len, "%s/%s", dir, name);
 }
 
 /* ---- running the program ------------------------------------------------------- */
 
-typedef struct result {
-    int status; /* exit code, or 128 + signal */
-    char *out, *err;
-} result;
-
-static char *slurp(const char *path, size_t *len_out)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = calloc(OUT_MAX + 1, 1);
-    cr_assert_not_null(buf);
-    size_t n = 0;
-    if (f) {
-        n = fread(buf, 1, OUT_MAX, f);
-        fclose(f);
-    }
-    buf[n] = '\0';
-    if (len_out)
-        *len_out = n;
-    return buf;
-}
-
 /* When nonzero, the child's address space is capped at this many bytes
  * (RLIMIT_AS) before it runs arb-train. */
-static rlim_t child_address_limit;
+static long long child_address_limit;
 
 /* Run arb-train with the common flags (cpu backend, one thread, the test
  * corpus, a small evaluation) plus `args`, and extra environment `env`. */
-static void train(result *r, const char *const *args, const char *const *env)
+static void train(th_result *r, const char *const *args, const char *const *env)
 {
-    static int counter;
-    char out_path[160], err_path[160];
-    counter++;
-    snprintf(out_path, sizeof(out_path), "%s/stdout.%d", dir, counter);
-    snprintf(err_path, sizeof(err_path), "%s/stderr.%d", dir, counter);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        unsetenv("ARB_BACKEND");
-        unsetenv("ARB_PRECISION");
-        unsetenv("ARB_TEST_FORCE_NAN_STEP");
-        for (int i = 0; env && env[i]; i++)
-            putenv((char *)env[i]);
-        if (!freopen(out_path, "w", stdout) || !freopen(err_path, "w", stderr))
-            _exit(127);
-        if (child_address_limit) {
-            struct rlimit lim = {child_address_limit, child_address_limit};
-            if (setrlimit(RLIMIT_AS, &lim) != 0)
-                _exit(127);
-        }
-        const char *argv[64];
-        int n = 0;
-        argv[n++] = "arb-train";
-        static const char *const common[] = {"--backend", "cpu", "--threads", "1",
-                                             "--eval-positions", "2048"};
-        for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++)
-            argv[n++] = common[i];
-        argv[n++] = "--data";
-        argv[n++] = corpus;
-        for (int i = 0; args && args[i] && n < 63; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(TRAIN, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r->out = slurp(out_path, NULL);
-    r->err = slurp(err_path, NULL);
-}
-
-static void result_free(result *r)
-{
-    free(r->out);
-    free(r->err);
+    const char *argv[64] = {"arb-train",        "--backend", "cpu",    "--threads", "1",
+                            "--eval-positions", "2048",      "--data", corpus};
+    int n = 9;
+    for (int i = 0; args && args[i] && n < 63; i++)
+        argv[n++] = args[i];
+    *r = th_run(
+        &(th_cmd){.prog = TRAIN, .argv = argv, .env = env, .address_limit = child_address_limit});
 }
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-static void expect_ok(const result *r)
+static void expect_ok(const th_result *r)
 {
     cr_assert_eq(r->status, 0, "arb-train exited %d\nstdout:\n%s\nstderr:\n%s", r->status,
                  r->out, r->err);
@@ -190,7 +110,7 @@ typedef struct final_line {
     double loss, heldout, unigram, rate;
 } final_line;
 
-static final_line final_of(const result *r)
+static final_line final_of(const th_result *r)
 {
     final_line f;
     const char *line = strstr(r->out, "final: ");
@@ -215,7 +135,7 @@ typedef struct log_row {
 /* Parse the --log JSON lines (the fields arb-train writes, in its order). */
 static int read_log(const char *path, log_row *rows, int max)
 {
-    char *text = slurp(path, NULL);
+    char *text = th_file_slurp(path, NULL);
     int n = 0;
     for (char *line = strtok(text, "\n"); line && n < max; line = strtok(NULL, "\n")) {
         log_row *row = &rows[n];
@@ -238,142 +158,61 @@ static int read_log(const char *path, log_row *rows, int max)
 
 /* ---- checkpoints, read from docs/checkpoint-format.md ------------------------------ */
 
-typedef struct ckpt_tensor {
-    char name[33];
-    uint32_t dtype;
-    uint64_t dims[2], offset, bytes;
-} ckpt_tensor;
-
-typedef struct ckpt_view {
-    uint8_t *data;
-    size_t len;
-    uint32_t count;
-    uint64_t step;
-    ckpt_tensor t[128];
-} ckpt_view;
-
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
-
-static uint8_t *read_bytes(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static void write_bytes(const char *path, const uint8_t *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot write %s", path);
-    cr_assert_eq(fwrite(data, 1, len, f), len);
-    fclose(f);
-}
-
-static void ckpt_load(const char *path, ckpt_view *v)
-{
-    memset(v, 0, sizeof(*v));
-    v->data = read_bytes(path, &v->len);
-    const uint8_t *d = v->data;
-    cr_assert_geq(v->len, 192u, "%s: %zu bytes", path, v->len);
-    cr_assert_eq(memcmp(d, "ARBCKPT", 8), 0, "%s: magic", path);
-    cr_assert_eq(le32(d + 8), 1u, "%s: version", path);
-    cr_assert_eq(le32(d + 12), 160u, "%s: header size", path);
-    cr_assert_eq(le64(d + 16), v->len, "%s: file size", path);
-    uint8_t digest[32];
-    arb_sha256(d, v->len - 32, digest);
-    cr_assert_eq(memcmp(digest, d + v->len - 32, 32), 0, "%s: SHA-256", path);
-    v->step = le64(d + 104);
-    v->count = le32(d + 152);
-    cr_assert_eq(le32(d + 156), 72u);
-    cr_assert_leq(v->count, 128u);
-    uint64_t expect = 160 + 72 * (uint64_t)v->count;
-    for (uint32_t i = 0; i < v->count; i++) {
-        const uint8_t *e = d + 160 + 72 * i;
-        ckpt_tensor *t = &v->t[i];
-        memcpy(t->name, e, 32);
-        t->name[32] = '\0';
-        t->dtype = le32(e + 32);
-        cr_assert_eq(le32(e + 36), 2u, "%s: ndim", t->name);
-        t->dims[0] = le64(e + 40);
-        t->dims[1] = le64(e + 48);
-        t->offset = le64(e + 56);
-        t->bytes = le64(e + 64);
-        cr_assert_eq(t->offset, expect, "%s: not contiguous", t->name);
-        expect += t->bytes;
-    }
-    cr_assert_eq(expect + 32, v->len, "%s: data do not end at the checksum", path);
-}
-
-static const ckpt_tensor *ckpt_find(const ckpt_view *v, const char *name)
-{
-    for (uint32_t i = 0; i < v->count; i++)
-        if (strcmp(v->t[i].name, name) == 0)
-            return &v->t[i];
-    cr_assert_fail("no tensor %s in the checkpoint", name);
-    return NULL;
-}
-
 /* Whether tensor `name` has the same bytes in two checkpoints. */
-static int same_tensor(const ckpt_view *a, const ckpt_view *b, const char *name)
+static int same_tensor(const th_ckpt *a, const th_ckpt *b, const char *name)
 {
-    const ckpt_tensor *ta = ckpt_find(a, name), *tb = ckpt_find(b, name);
+    const th_ckpt_tensor *ta = th_ckpt_find(a, name), *tb = th_ckpt_find(b, name);
     cr_assert_eq(ta->bytes, tb->bytes);
     return memcmp(a->data + ta->offset, b->data + tb->offset, ta->bytes) == 0;
 }
 
-static int all_zero(const ckpt_view *v, const char *name)
+static int all_zero(const th_ckpt *v, const char *name)
 {
-    const ckpt_tensor *t = ckpt_find(v, name);
+    const th_ckpt_tensor *t = th_ckpt_find(v, name);
     for (uint64_t i = 0; i < t->bytes; i++)
         if (v->data[t->offset + i])
             return 0;
     return 1;
 }
 
-static void ckpt_free(ckpt_view *v) { free(v->data); }
+/* Train tiny from scratch for `steps`, checkpointing to `path`; it must succeed. */
+static void train_checkpoint(const char *path, const char *steps)
+{
+    th_result r;
+    train(&r, ARGS("--config", "tiny", "--steps", steps, "--checkpoint", path), NULL);
+    expect_ok(&r);
+    th_result_free(&r);
+}
 
 /* Train tiny for `steps` with extra flags, checkpointing to `name`. */
-static void train_to(const char *name, const char *steps, const char *const *extra, ckpt_view *v)
+static void train_to(const char *name, const char *steps, const char *const *extra, th_ckpt *v)
 {
     char path[160];
-    path_in(path, sizeof(path), name);
+    th_path(path, sizeof(path), name);
     const char *args[32] = {"--config", "tiny", "--steps", steps, "--eval-every", "1000",
                             "--checkpoint", path};
     int n = 8;
     for (int i = 0; extra && extra[i]; i++)
         args[n++] = extra[i];
     args[n] = NULL;
-    result r;
+    th_result r;
     train(&r, args, NULL);
     expect_ok(&r);
     cr_assert(strstr(r.out, "flips") != NULL || steps[0] == '0', "no flips reported:\n%s",
               r.out);
-    result_free(&r);
-    ckpt_load(path, v);
+    th_result_free(&r);
+    th_ckpt_load(path, v);
 }
 
 /* ---- tests ------------------------------------------------------------------------- */
 
-TestSuite(train, .init = setup, .fini = teardown, .timeout = 240);
+TestSuite(train, .init = setup, .fini = th_dir_remove, .timeout = 240);
 
 Test(train, tiny_learns_below_unigram_entropy)
 {
     char log[160];
-    path_in(log, sizeof(log), "log.jsonl");
-    result r;
+    th_path(log, sizeof(log), "log.jsonl");
+    th_result r;
     train(&r,
           ARGS("--config", "tiny", "--steps", "1000", "--eval-every", "500", "--log-every",
                "50", "--log", log),
@@ -394,7 +233,7 @@ Test(train, tiny_learns_below_unigram_entropy)
               rows[0].loss, rows[n - 1].loss);
     cr_assert(isnan(rows[1].heldout), "step %lld has a held-out figure", rows[1].step);
     cr_assert(fabs(rows[n - 1].heldout - f.heldout) < 1e-3);
-    result_free(&r);
+    th_result_free(&r);
 }
 
 Test(train, seeds_theta_schedule_flips_early)
@@ -403,9 +242,9 @@ Test(train, seeds_theta_schedule_flips_early)
      * the first few steps (the seeds' spike); with the default theta 31 none
      * can flip before step 29. */
     char log_sched[160], log_default[160];
-    path_in(log_sched, sizeof(log_sched), "sched.jsonl");
-    path_in(log_default, sizeof(log_default), "default.jsonl");
-    result r;
+    th_path(log_sched, sizeof(log_sched), "sched.jsonl");
+    th_path(log_default, sizeof(log_default), "default.jsonl");
+    th_result r;
     train(&r,
           ARGS("--config", "tiny", "--steps", "12", "--log-every", "1", "--log", log_sched,
                "--theta-start", "7", "--theta-end", "3", "--theta-steps", "100"),
@@ -419,7 +258,7 @@ Test(train, seeds_theta_schedule_flips_early)
     for (int i = 0; i < n; i++)
         early += rows[i].flips;
     cr_assert_gt(early, 100, "only %llu flips in 12 steps with theta 7 -> 3", early);
-    result_free(&r);
+    th_result_free(&r);
 
     train(&r, ARGS("--config", "tiny", "--steps", "12", "--log-every", "1", "--log", log_default),
           NULL);
@@ -429,12 +268,12 @@ Test(train, seeds_theta_schedule_flips_early)
     for (int i = 0; i < n; i++)
         cr_assert_eq(rows[i].flips, 0, "step %lld flipped %llu trits with theta 31", rows[i].step,
                      rows[i].flips);
-    result_free(&r);
+    th_result_free(&r);
 }
 
 Test(train, e_score_sign_changes_E_differently)
 {
-    ckpt_view init, grad, sign;
+    th_ckpt init, grad, sign;
     train_to("init.ck", "0", NULL, &init);
     train_to("grad.ck", "200", NULL, &grad);
     train_to("sign.ck", "200", ARGS("--e-score", "sign"), &sign);
@@ -445,14 +284,14 @@ Test(train, e_score_sign_changes_E_differently)
                   !same_tensor(&grad, &sign, "linear.1.E_accum"),
               "sign and grad scores gave identical E accumulators");
     cr_assert(same_tensor(&init, &sign, "out.E"), "the output layer's E moved by default");
-    ckpt_free(&init);
-    ckpt_free(&grad);
-    ckpt_free(&sign);
+    th_ckpt_free(&init);
+    th_ckpt_free(&grad);
+    th_ckpt_free(&sign);
 }
 
 Test(train, e_layers_out_updates_output_E_only_when_named)
 {
-    ckpt_view init, with_out, without;
+    th_ckpt init, with_out, without;
     train_to("init.ck", "0", NULL, &init);
     train_to("out.ck", "200", ARGS("--e-layers", "emb,hidden,out"), &with_out);
     train_to("no.ck", "200", ARGS("--e-layers", "emb,hidden"), &without);
@@ -461,14 +300,14 @@ Test(train, e_layers_out_updates_output_E_only_when_named)
     cr_assert(!all_zero(&with_out, "out.E_accum") || !same_tensor(&init, &with_out, "out.E"));
     cr_assert(same_tensor(&init, &without, "out.E"), "out.E moved without 'out' in --e-layers");
     cr_assert(all_zero(&without, "out.E_accum"), "out.E_accum moved without 'out'");
-    ckpt_free(&init);
-    ckpt_free(&with_out);
-    ckpt_free(&without);
+    th_ckpt_free(&init);
+    th_ckpt_free(&with_out);
+    th_ckpt_free(&without);
 }
 
 Test(train, e_threshold_zero_freezes_every_E)
 {
-    ckpt_view init, frozen;
+    th_ckpt init, frozen;
     train_to("init.ck", "0", NULL, &init);
     train_to("frozen.ck", "200", ARGS("--e-threshold", "0", "--e-layers", "emb,hidden,out"),
              &frozen);
@@ -480,32 +319,30 @@ Test(train, e_threshold_zero_freezes_every_E)
         cr_assert(all_zero(&frozen, accums[i]), "%s moved with phi = 0", accums[i]);
     }
     cr_assert(!same_tensor(&init, &frozen, "linear.0.T"), "T did not train");
-    ckpt_free(&init);
-    ckpt_free(&frozen);
+    th_ckpt_free(&init);
+    th_ckpt_free(&frozen);
 }
 
 Test(train, resume_is_byte_identical_to_a_straight_run)
 {
     char a[160], b[160], c[160];
-    path_in(a, sizeof(a), "a.ck");
-    path_in(b, sizeof(b), "b.ck");
-    path_in(c, sizeof(c), "c.ck");
-    result r;
-    train(&r, ARGS("--config", "tiny", "--steps", "100", "--checkpoint", a), NULL);
-    expect_ok(&r);
-    result_free(&r);
+    th_path(a, sizeof(a), "a.ck");
+    th_path(b, sizeof(b), "b.ck");
+    th_path(c, sizeof(c), "c.ck");
+    train_checkpoint(a, "100");
+    th_result r;
     train(&r, ARGS("--config", "tiny", "--steps", "200", "--resume", a, "--checkpoint", b), NULL);
     expect_ok(&r);
     cr_assert(strstr(r.out, "resumed from") != NULL, "%s", r.out);
     final_line resumed = final_of(&r);
-    result_free(&r);
+    th_result_free(&r);
     train(&r, ARGS("--config", "tiny", "--steps", "200", "--checkpoint", c), NULL);
     expect_ok(&r);
     final_line straight = final_of(&r);
-    result_free(&r);
+    th_result_free(&r);
 
-    size_t lb, lc;
-    uint8_t *bb = read_bytes(b, &lb), *bc = read_bytes(c, &lc);
+    uint8_t *bb, *bc;
+    size_t lb = th_file_read(b, &bb), lc = th_file_read(c, &bc);
     cr_assert_eq(lb, lc);
     cr_assert_eq(memcmp(bb, bc, lb), 0, "resumed and straight checkpoints differ");
     cr_assert_eq(resumed.step, 200);
@@ -518,16 +355,14 @@ Test(train, resume_is_byte_identical_to_a_straight_run)
 Test(train, nonfinite_loss_exits_3_and_keeps_the_checkpoint)
 {
     char ck[160];
-    path_in(ck, sizeof(ck), "guard.ck");
-    result r;
-    train(&r, ARGS("--config", "tiny", "--steps", "40", "--checkpoint", ck), NULL);
-    expect_ok(&r);
-    result_free(&r);
-    size_t before_len, after_len;
-    uint8_t *before = read_bytes(ck, &before_len);
+    th_path(ck, sizeof(ck), "guard.ck");
+    train_checkpoint(ck, "40");
+    uint8_t *before, *after;
+    size_t before_len = th_file_read(ck, &before);
 
     /* Resumed onto the same file: step 55's loss is NaN, so the run stops
      * before its update and the step-40 checkpoint stays as it was. */
+    th_result r;
     train(&r,
           ARGS("--config", "tiny", "--steps", "100", "--resume", ck, "--checkpoint", ck,
                "--checkpoint-every", "100"),
@@ -536,8 +371,8 @@ Test(train, nonfinite_loss_exits_3_and_keeps_the_checkpoint)
     cr_assert(strstr(r.err, "step 55") != NULL, "the error does not name step 55:\n%s", r.err);
     cr_assert(strstr(r.err, "arb-train: error:") != NULL, "%s", r.err);
     cr_assert_null(strstr(r.out, "final:"), "a final line after a NaN:\n%s", r.out);
-    result_free(&r);
-    uint8_t *after = read_bytes(ck, &after_len);
+    th_result_free(&r);
+    size_t after_len = th_file_read(ck, &after);
     cr_assert_eq(before_len, after_len);
     cr_assert_eq(memcmp(before, after, before_len), 0, "the checkpoint changed");
     free(before);
@@ -545,28 +380,28 @@ Test(train, nonfinite_loss_exits_3_and_keeps_the_checkpoint)
 
     /* A fresh run: no checkpoint file appears at all. */
     char none[160];
-    path_in(none, sizeof(none), "none.ck");
+    th_path(none, sizeof(none), "none.ck");
     train(&r, ARGS("--config", "tiny", "--steps", "30", "--checkpoint", none),
           (const char *const[]){"ARB_TEST_FORCE_NAN_STEP=3", NULL});
     cr_assert_eq(r.status, 3, "exit %d\n%s", r.status, r.err);
     cr_assert(strstr(r.err, "step 3 ") != NULL, "%s", r.err);
     struct stat sb;
     cr_assert_neq(stat(none, &sb), 0, "a checkpoint was written after a NaN");
-    result_free(&r);
+    th_result_free(&r);
 }
 
 /* Write a damaged copy of `good` and check --resume refuses it. */
 static void expect_refused(const char *good, const char *name, void (*damage)(uint8_t *, size_t *),
                            const char *phrase)
 {
-    size_t len;
-    uint8_t *data = read_bytes(good, &len);
+    uint8_t *data;
+    size_t len = th_file_read(good, &data);
     damage(data, &len);
     char bad[160], out[160];
-    path_in(bad, sizeof(bad), name);
-    path_in(out, sizeof(out), "must-not-exist.ck");
-    write_bytes(bad, data, len);
-    result r;
+    th_path(bad, sizeof(bad), name);
+    th_path(out, sizeof(out), "must-not-exist.ck");
+    th_file_write(bad, data, len);
+    th_result r;
     train(&r, ARGS("--config", "tiny", "--steps", "60", "--resume", bad, "--checkpoint", out),
           NULL);
     cr_assert_eq(r.status, 2, "%s: exit %d\nstderr:\n%s", name, r.status, r.err);
@@ -577,13 +412,13 @@ static void expect_refused(const char *good, const char *name, void (*damage)(ui
     cr_assert_null(strstr(r.out, "final:"));
     struct stat sb;
     cr_assert_neq(stat(out, &sb), 0, "%s: something was written", name);
-    size_t after_len;
-    uint8_t *after = read_bytes(bad, &after_len);
+    uint8_t *after;
+    size_t after_len = th_file_read(bad, &after);
     cr_assert_eq(after_len, len);
     cr_assert_eq(memcmp(after, data, len), 0, "%s: the refused file changed", name);
     free(after);
     free(data);
-    result_free(&r);
+    th_result_free(&r);
 }
 
 static void flip_middle(uint8_t *d, size_t *len) { d[*len / 2] ^= 0x10; }
@@ -607,11 +442,8 @@ static void flip_last(uint8_t *d, size_t *len) { d[*len - 1] ^= 1; }
 Test(train, damaged_checkpoints_are_refused)
 {
     char good[160];
-    path_in(good, sizeof(good), "good.ck");
-    result r;
-    train(&r, ARGS("--config", "tiny", "--steps", "20", "--checkpoint", good), NULL);
-    expect_ok(&r);
-    result_free(&r);
+    th_path(good, sizeof(good), "good.ck");
+    train_checkpoint(good, "20");
     expect_refused(good, "flipped.ck", flip_middle, "corrupt");
     expect_refused(good, "checksum.ck", flip_last, "corrupt");
     expect_refused(good, "truncated.ck", truncate_half, "truncated");
@@ -620,15 +452,16 @@ Test(train, damaged_checkpoints_are_refused)
 
     /* A missing checkpoint and a mismatched configuration are refused too. */
     char missing[160];
-    path_in(missing, sizeof(missing), "missing.ck");
+    th_path(missing, sizeof(missing), "missing.ck");
+    th_result r;
     train(&r, ARGS("--resume", missing), NULL);
     cr_assert_eq(r.status, 2, "%s", r.err);
     cr_assert(strstr(r.err, missing) != NULL, "%s", r.err);
-    result_free(&r);
+    th_result_free(&r);
     train(&r, ARGS("--config", "small", "--resume", good), NULL);
     cr_assert_eq(r.status, 2, "%s", r.err);
     cr_assert(strstr(r.err, "does not match") != NULL, "%s", r.err);
-    result_free(&r);
+    th_result_free(&r);
 }
 
 /* AddressSanitizer reserves terabytes of shadow address space, so the
@@ -648,17 +481,17 @@ Test(train, damaged_checkpoints_are_refused)
 Test(train, huge_non_checkpoint_is_refused_on_its_magic)
 {
     char big[160], out[160];
-    path_in(big, sizeof(big), "corpus-not-a-checkpoint.txt");
-    path_in(out, sizeof(out), "must-not-exist.ck");
+    th_path(big, sizeof(big), "corpus-not-a-checkpoint.txt");
+    th_path(out, sizeof(out), "must-not-exist.ck");
     FILE *f = fopen(big, "wb");
     cr_assert_not_null(f);
     fputs("The quick brown fox. ", f);
     cr_assert_eq(ftruncate(fileno(f), (off_t)4 << 30), 0, "cannot make a sparse 4 GiB file");
     fclose(f);
 #ifndef ARB_TEST_ASAN
-    child_address_limit = (rlim_t)2 << 30;
+    child_address_limit = 2LL << 30;
 #endif
-    result r;
+    th_result r;
     train(&r, ARGS("--config", "tiny", "--steps", "10", "--resume", big, "--checkpoint", out),
           NULL);
     child_address_limit = 0;
@@ -667,18 +500,18 @@ Test(train, huge_non_checkpoint_is_refused_on_its_magic)
     cr_assert(strstr(r.err, "not an arb-train checkpoint") != NULL, "%s", r.err);
     struct stat sb;
     cr_assert_neq(stat(out, &sb), 0, "something was written");
-    result_free(&r);
+    th_result_free(&r);
 }
 
 Test(train, checkpoints_hold_only_integer_tensors)
 {
-    ckpt_view v;
+    th_ckpt v;
     train_to("strict.ck", "20", NULL, &v);
     /* tiny: L = 2, so 4 + 6*2 + 2 + 4 tensors. */
     cr_assert_eq(v.count, 22u);
     cr_assert_eq(v.step, 20u);
     for (uint32_t i = 0; i < v.count; i++) {
-        const ckpt_tensor *t = &v.t[i];
+        const th_ckpt_tensor *t = &v.t[i];
         cr_assert(t->dtype == 1 || t->dtype == 2, "tensor %s has element type %u", t->name,
                   t->dtype);
         uint64_t elems = t->dims[0] * t->dims[1];
@@ -691,17 +524,17 @@ Test(train, checkpoints_hold_only_integer_tensors)
             cr_assert_eq(t->bytes, elems, "%s", t->name);
         }
     }
-    const ckpt_tensor *emb = ckpt_find(&v, "embed.T");
+    const th_ckpt_tensor *emb = th_ckpt_find(&v, "embed.T");
     cr_assert_eq(emb->dims[0], 256u);
     cr_assert_eq(emb->dims[1], 16u);
-    const ckpt_tensor *l0 = ckpt_find(&v, "linear.0.T");
+    const th_ckpt_tensor *l0 = th_ckpt_find(&v, "linear.0.T");
     cr_assert_eq(l0->dims[0], 64u);
     cr_assert_eq(l0->dims[1], 64u);
     /* Frozen RMSNorm weights: every trit +1 (v = 2), every E 0. */
-    const ckpt_tensor *norm = ckpt_find(&v, "norm.1.T");
+    const th_ckpt_tensor *norm = th_ckpt_find(&v, "norm.1.T");
     cr_assert_eq(v.data[norm->offset], 2 + 2 * 3 + 2 * 9 + 2 * 27 + 2 * 81);
     cr_assert(all_zero(&v, "norm.1.E"));
-    ckpt_free(&v);
+    th_ckpt_free(&v);
 }
 
 Test(train, bad_flags_exit_2_and_help_exits_0)
@@ -721,42 +554,42 @@ Test(train, bad_flags_exit_2_and_help_exits_0)
         {"--batch", NULL},
         {"stray", NULL},
     };
-    result r;
+    th_result r;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         train(&r, bad[i], NULL);
         cr_assert_eq(r.status, 2, "%s: exit %d\n%s", bad[i][0], r.status, r.err);
         cr_assert(strncmp(r.err, "arb-train: error: ", 18) == 0, "%s: stderr:\n%s", bad[i][0],
                   r.err);
-        result_free(&r);
+        th_result_free(&r);
     }
     train(&r, ARGS("--help"), NULL);
     cr_assert_eq(r.status, 0);
     cr_assert(strstr(r.out, "Usage: arb-train") != NULL, "%s", r.out);
     cr_assert(strstr(r.out, "--e-layers") != NULL);
     cr_assert_eq(r.err[0], '\0', "--help wrote to stderr: %s", r.err);
-    result_free(&r);
+    th_result_free(&r);
     train(&r, ARGS("--version"), NULL);
     cr_assert_eq(r.status, 0);
     cr_assert(strncmp(r.out, "arb-train ", 10) == 0, "%s", r.out);
-    result_free(&r);
+    th_result_free(&r);
 
     /* The environment is read, and a flag beats it. */
     train(&r, ARGS("--config", "tiny", "--steps", "1"),
           (const char *const[]){"ARB_BACKEND=nonsense", NULL});
     cr_assert_eq(r.status, 0, "--backend cpu must beat ARB_BACKEND:\n%s", r.err);
-    result_free(&r);
+    th_result_free(&r);
 }
 
 Test(train, missing_data_names_fetch_corpus)
 {
     char missing[160];
-    path_in(missing, sizeof(missing), "no-such-corpus.txt");
-    result r;
+    th_path(missing, sizeof(missing), "no-such-corpus.txt");
+    th_result r;
     train(&r, ARGS("--data", missing), NULL);
     cr_assert_eq(r.status, 2, "%s", r.err);
     cr_assert(strstr(r.err, missing) != NULL, "%s", r.err);
     cr_assert(strstr(r.err, "tools/fetch-corpus.sh") != NULL, "%s", r.err);
-    result_free(&r);
+    th_result_free(&r);
 }
 
 /* Parse dump-shapes output with the engine's own shapes.txt parser. */
@@ -777,7 +610,7 @@ static void parse_shapes(const char *text, const char *name)
 
 Test(train, dump_shapes_base)
 {
-    result r;
+    th_result r;
     train(&r, ARGS("--dump-shapes", "--config", "base"), NULL);
     expect_ok(&r);
     const char *want[] = {
@@ -792,26 +625,26 @@ Test(train, dump_shapes_base)
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         cr_assert(strstr(r.out, want[i]) != NULL, "missing '%s' in:\n%s", want[i], r.out);
     parse_shapes(r.out, "dump-shapes base");
-    result_free(&r);
+    th_result_free(&r);
 }
 
 Test(train, shipped_prewarm_shapes_match_dump_shapes)
 {
     const char *configs[] = {"tiny", "small", "base"};
     for (int i = 0; i < 3; i++) {
-        result r;
+        th_result r;
         train(&r, ARGS("--dump-shapes", "--config", configs[i]), NULL);
         expect_ok(&r);
         char path[512];
         snprintf(path, sizeof(path), "%s/prewarm/shapes/%s.txt", ARB_SOURCE_DIR, configs[i]);
-        size_t len;
-        uint8_t *shipped = read_bytes(path, &len);
+        uint8_t *shipped;
+        size_t len = th_file_read(path, &shipped);
         cr_assert_eq(len, strlen(r.out), "%s differs from --dump-shapes --config %s", path,
                      configs[i]);
         cr_assert_eq(memcmp(shipped, r.out, len), 0, "%s differs from --dump-shapes --config %s",
                      path, configs[i]);
         parse_shapes(r.out, path);
         free(shipped);
-        result_free(&r);
+        th_result_free(&r);
     }
 }

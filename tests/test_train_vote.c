@@ -180,27 +180,47 @@ static sim_group *shared_group(void)
     return g;
 }
 
+/* Open the RANKS ranks of the shared group, rank r drawing its batches from
+ * seed0 + r * stride (stride 0: every rank the same batches). */
+static sim_group *open_ranks(rank_state *ranks, uint64_t seed0, uint64_t stride)
+{
+    memset(ranks, 0, RANKS * sizeof(*ranks));
+    sim_group *group = shared_group();
+    for (int r = 0; r < RANKS; r++) {
+        open_rank(&ranks[r], group, r, RANKS);
+        ranks[r].batch_seed = seed0 + (uint64_t)r * stride;
+    }
+    return group;
+}
+
+static void close_ranks(rank_state *ranks)
+{
+    for (int r = 0; r < RANKS; r++)
+        close_rank(&ranks[r]);
+}
+
+/* One rank alone (no exchange: the fused direct update) on the batches of
+ * `seed`, run through every step. */
+static void run_alone(rank_state *single, uint64_t seed)
+{
+    memset(single, 0, sizeof(*single));
+    open_rank(single, NULL, 0, 1);
+    single->batch_seed = seed;
+    run_rank(single);
+}
+
 /* ---- tests ------------------------------------------------------------------------- */
 
 Test(vote, ranks_that_agree_equal_one_rank_on_the_union_batch)
 {
     train_rule rule = default_rule();
     the_rule = &rule;
-    /* One rank, no exchange: the fused direct update. */
     rank_state single;
-    memset(&single, 0, sizeof(single));
-    open_rank(&single, NULL, 0, 1);
-    single.batch_seed = 99;
-    run_rank(&single);
+    run_alone(&single, 99);
 
     /* Three ranks, the same batches: a union batch on which all agree. */
     static rank_state ranks[RANKS];
-    memset(ranks, 0, sizeof(ranks));
-    sim_group *group = shared_group();
-    for (int r = 0; r < RANKS; r++) {
-        open_rank(&ranks[r], group, r, RANKS);
-        ranks[r].batch_seed = 99;
-    }
+    sim_group *group = open_ranks(ranks, 99, 0);
     run_ranks(ranks, RANKS, group);
     for (int step = 0; step < STEPS; step++) {
         cr_assert_eq(single.result[step], ARB_OK);
@@ -212,8 +232,7 @@ Test(vote, ranks_that_agree_equal_one_rank_on_the_union_batch)
     }
     cr_assert_str_neq(single.hash[0], single.hash[STEPS - 1], "the state never moved");
     close_rank(&single);
-    for (int r = 0; r < RANKS; r++)
-        close_rank(&ranks[r]);
+    close_ranks(ranks);
 }
 
 Test(vote, ranks_with_their_own_batches_hold_identical_state)
@@ -221,12 +240,7 @@ Test(vote, ranks_with_their_own_batches_hold_identical_state)
     train_rule rule = default_rule();
     the_rule = &rule;
     static rank_state ranks[RANKS];
-    memset(ranks, 0, sizeof(ranks));
-    sim_group *group = shared_group();
-    for (int r = 0; r < RANKS; r++) {
-        open_rank(&ranks[r], group, r, RANKS);
-        ranks[r].batch_seed = 1000 + (uint64_t)r; /* different data per rank */
-    }
+    sim_group *group = open_ranks(ranks, 1000, 1); /* different data per rank */
     run_ranks(ranks, RANKS, group);
     for (int step = 0; step < STEPS; step++)
         for (int r = 0; r < RANKS; r++) {
@@ -238,15 +252,11 @@ Test(vote, ranks_with_their_own_batches_hold_identical_state)
 
     /* The vote is not the single-rank update of rank 0's batch alone. */
     rank_state single;
-    memset(&single, 0, sizeof(single));
-    open_rank(&single, NULL, 0, 1);
-    single.batch_seed = 1000;
-    run_rank(&single);
+    run_alone(&single, 1000);
     cr_assert_str_neq(single.hash[STEPS - 1], ranks[0].hash[STEPS - 1],
                       "different batches voted exactly like one batch: no exchange happened?");
     close_rank(&single);
-    for (int r = 0; r < RANKS; r++)
-        close_rank(&ranks[r]);
+    close_ranks(ranks);
 }
 
 Test(vote, a_nonfinite_loss_on_one_rank_stops_every_rank)
@@ -254,12 +264,7 @@ Test(vote, a_nonfinite_loss_on_one_rank_stops_every_rank)
     train_rule rule = default_rule();
     the_rule = &rule;
     static rank_state ranks[RANKS];
-    memset(ranks, 0, sizeof(ranks));
-    sim_group *group = shared_group();
-    for (int r = 0; r < RANKS; r++) {
-        open_rank(&ranks[r], group, r, RANKS);
-        ranks[r].batch_seed = 2000 + (uint64_t)r;
-    }
+    sim_group *group = open_ranks(ranks, 2000, 1);
     ranks[1].poison_step = 3;
     run_ranks(ranks, RANKS, group);
     for (int r = 0; r < RANKS; r++) {
@@ -269,6 +274,5 @@ Test(vote, a_nonfinite_loss_on_one_rank_stops_every_rank)
         cr_assert_str_eq(ranks[r].hash[2], ranks[r].hash[1],
                          "rank %d's state changed in the step whose loss was NaN", r);
     }
-    for (int r = 0; r < RANKS; r++)
-        close_rank(&ranks[r]);
+    close_ranks(ranks);
 }

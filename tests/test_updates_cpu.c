@@ -16,14 +16,6 @@
 
 #include "harness.h"
 
-static th_bed cpu_bed(const char *name)
-{
-    th_bed bed = {th_open_cpu(1), NULL, th_rng_for(name), 0, 0};
-    return bed;
-}
-
-#define FOR_EACH_SHAPE(s) for (const th_shape *s = th_shapes; s < th_shapes + th_shape_count; s++)
-
 /* ---- ternary_step, by hand ---------------------------------------------------- */
 
 /* One trit: state before, the vote s, and the state SPEC §3 gives after. */
@@ -347,43 +339,19 @@ Test(update_E, scores_use_the_new_T)
 
 Test(ternary_step, random_all_scale_types)
 {
-    th_bed bed = cpu_bed("ternary_step/random_all_scale_types");
-    int ok = 1;
-    const int thetas[] = {1, 2, 5, 127};
-    int i = 0;
-    FOR_EACH_SHAPE(s) ok &= th_case_ternary_step(&bed, s->N, s->K, th_shape_gs(s), thetas[i++ % 4]);
-    arb_backend_close(bed.be);
-    cr_assert(ok, "see the FAIL lines above");
+    th_sweep_on_cpu("ternary_step/random_all_scale_types", th_sweep_ternary_step);
 }
 
 Test(update_E, random_all_scale_types)
 {
-    th_bed bed = cpu_bed("update_E/random_all_scale_types");
-    int ok = 1, i = 0;
-    FOR_EACH_SHAPE(s)
-    {
-        int phi = 1 + i++ % 3;
-        ok &= th_case_update_E(&bed, s->N, s->K, th_shape_gs(s), phi, ARB_E_SCORE_GRAD);
-        ok &= th_case_update_E(&bed, s->N, s->K, th_shape_gs(s), phi, ARB_E_SCORE_SIGN);
-    }
-    arb_backend_close(bed.be);
-    cr_assert(ok, "see the FAIL lines above");
+    th_sweep_on_cpu("update_E/random_all_scale_types", th_sweep_update_E);
 }
 
 /* update_E_scores + update_E_apply, the split update_E of data-parallel
  * training, on all scale types and both score modes. */
 Test(update_E, split_random_all_scale_types)
 {
-    th_bed bed = cpu_bed("update_E/split_random_all_scale_types");
-    int ok = 1, i = 0;
-    FOR_EACH_SHAPE(s)
-    {
-        int phi = 1 + i++ % 3;
-        ok &= th_case_update_E_split(&bed, s->N, s->K, th_shape_gs(s), phi, ARB_E_SCORE_GRAD);
-        ok &= th_case_update_E_split(&bed, s->N, s->K, th_shape_gs(s), phi, ARB_E_SCORE_SIGN);
-    }
-    arb_backend_close(bed.be);
-    cr_assert(ok, "see the FAIL lines above");
+    th_sweep_on_cpu("update_E/split_random_all_scale_types", th_sweep_update_E_split);
 }
 
 /* The direct ops against the two-pass path, byte for byte, on random
@@ -391,9 +359,9 @@ Test(update_E, split_random_all_scale_types)
  * integers (exact zeros of gW: sign(0) = 0 and score ties). */
 Test(update_direct, equals_two_pass_grad_mode)
 {
-    th_bed bed = cpu_bed("update_direct/equals_two_pass_grad_mode");
+    th_bed bed = th_cpu_bed("update_direct/equals_two_pass_grad_mode");
     int ok = 1, i = 0;
-    FOR_EACH_SHAPE(s)
+    TH_FOR_EACH_SHAPE(s)
     {
         int theta = 1 + i % 3, phi = 1 + i % 2;
         i++;
@@ -408,9 +376,9 @@ Test(update_direct, equals_two_pass_grad_mode)
 
 Test(update_direct, equals_two_pass_sign_mode)
 {
-    th_bed bed = cpu_bed("update_direct/equals_two_pass_sign_mode");
+    th_bed bed = th_cpu_bed("update_direct/equals_two_pass_sign_mode");
     int ok = 1, i = 0;
-    FOR_EACH_SHAPE(s)
+    TH_FOR_EACH_SHAPE(s)
     {
         int theta = 1 + i % 2, phi = 1 + i % 3;
         i++;
@@ -430,7 +398,7 @@ Test(update_direct, equals_two_pass_threaded)
 {
     th_bed bed = {th_open_cpu(3), NULL, th_rng_for("update_direct/equals_two_pass_threaded"), 0, 0};
     int ok = 1;
-    FOR_EACH_SHAPE(s)
+    TH_FOR_EACH_SHAPE(s)
     {
         if (s->K % 5 == 0 || s->N < 8)
             continue;
@@ -446,11 +414,7 @@ Test(update_direct, equals_two_pass_threaded)
  * state byte and the flips counter as they were, for every update op. */
 Test(update_guard, blocks_every_update)
 {
-    th_bed bed = cpu_bed("update_guard/blocks_every_update");
-    int ok = 1;
-    FOR_EACH_SHAPE(s) ok &= th_case_guard(&bed, s->M, s->N, s->K, th_shape_gs(s));
-    arb_backend_close(bed.be);
-    cr_assert(ok, "see the FAIL lines above");
+    th_sweep_on_cpu("update_guard/blocks_every_update", th_sweep_guard);
 }
 
 /* The flips counter is added to, never overwritten, by ternary_step and
@@ -527,7 +491,7 @@ Test(update_flips, counter_accumulates)
  * (exact sums, every sign exact). */
 Test(embed_bwd, heavy_duplicates)
 {
-    th_bed bed = cpu_bed("embed_bwd/heavy_duplicates");
+    th_bed bed = th_cpu_bed("embed_bwd/heavy_duplicates");
     int ok = th_case_embed_bwd(&bed, 500, 7, 131, 0) & th_case_embed_bwd(&bed, 500, 7, 131, 1) &
              th_case_embed_bwd(&bed, 500, 7, 1, 1) & th_case_embed_bwd(&bed, 2000, 1, 33, 0);
     arb_backend_close(bed.be);

@@ -5,6 +5,7 @@
  * float64 reference of reference.c (SPEC §3 tolerances), and, when the bed
  * carries a cpu backend too (GPU runs), runs the same inputs there and
  * compares. Each passing case prints one line: `op(shape,mode,backend) ...`.
+ * At the end, the sweeps run one case over every shape of th_shapes.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "files.h"
 #include "harness.h"
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -96,6 +98,30 @@ arb_backend *th_open_cpu(int threads)
     arb_status st = arb_backend_open(&be, &opt, NULL, 0, &err);
     cr_assert(st == ARB_OK, "opening the cpu backend: %s", err.msg);
     return be;
+}
+
+arb_backend *th_open_jit_or_skip(void)
+{
+    arb_backend_options opt;
+    arb_backend_options_init(&opt);
+    opt.kind = ARB_BACKEND_JIT;
+    arb_backend *be = NULL;
+    arb_err err = {0};
+    arb_status st = arb_backend_open(&be, &opt, NULL, 0, &err);
+    if (st == ARB_ERR_NO_DRIVER || st == ARB_ERR_NO_DEVICE) {
+        printf("arb-skip: no GPU for the jit backend (%s): %s\n", arb_status_name(st), err.msg);
+        fflush(stdout);
+        th_dir_remove(); /* a skipped test runs no .fini */
+        cr_skip_test("no GPU: %s", err.msg);
+    }
+    cr_assert_eq(st, ARB_OK, "opening the jit backend: %s: %s", arb_status_name(st), err.msg);
+    return be;
+}
+
+th_bed th_cpu_bed(const char *name)
+{
+    th_bed bed = {th_open_cpu(1), NULL, th_rng_for(name), 0, 0};
+    return bed;
 }
 
 /* ---- GEMMs --------------------------------------------------------------------- */
@@ -1496,4 +1522,77 @@ int th_case_xent_guard(th_bed *bed, int64_t M, int64_t V)
     free(logits);
     free(target);
     return ok;
+}
+
+/* ---- sweeps over th_shapes ----------------------------------------------------------- */
+
+/* The cases that take a shape and its group size, and those that take a
+ * shape and the kind of data (0 normal, 1 small integers). */
+typedef int (*case_mnk_gs)(th_bed *bed, int64_t M, int64_t N, int64_t K, int64_t gs);
+typedef int (*case_mnk_data)(th_bed *bed, int64_t M, int64_t N, int64_t K, int small_int);
+typedef int (*case_update_E)(th_bed *bed, int64_t N, int64_t K, int64_t gs, int phi,
+                             arb_e_score score);
+
+static int sweep_mnk_gs(th_bed *bed, case_mnk_gs run)
+{
+    int ok = 1;
+    TH_FOR_EACH_SHAPE(s) ok &= run(bed, s->M, s->N, s->K, th_shape_gs(s));
+    return ok;
+}
+
+/* Every shape on normal data, then every shape on small integers (exact
+ * zeros of gW, where sign(0) = 0 must hold). */
+static int sweep_mnk_data(th_bed *bed, case_mnk_data run)
+{
+    int ok = 1;
+    TH_FOR_EACH_SHAPE(s) ok &= run(bed, s->M, s->N, s->K, 0);
+    TH_FOR_EACH_SHAPE(s) ok &= run(bed, s->M, s->N, s->K, 1);
+    return ok;
+}
+
+static int sweep_update_E(th_bed *bed, case_update_E run)
+{
+    int ok = 1, i = 0;
+    TH_FOR_EACH_SHAPE(s)
+    {
+        int phi = 1 + i++ % 3;
+        ok &= run(bed, s->N, s->K, th_shape_gs(s), phi, ARB_E_SCORE_GRAD);
+        ok &= run(bed, s->N, s->K, th_shape_gs(s), phi, ARB_E_SCORE_SIGN);
+    }
+    return ok;
+}
+
+int th_sweep_ternary_fwd(th_bed *bed) { return sweep_mnk_gs(bed, th_case_ternary_fwd); }
+int th_sweep_ternary_grad_x(th_bed *bed) { return sweep_mnk_gs(bed, th_case_ternary_grad_x); }
+int th_sweep_guard(th_bed *bed) { return sweep_mnk_gs(bed, th_case_guard); }
+int th_sweep_grad_weight(th_bed *bed) { return sweep_mnk_data(bed, th_case_grad_weight); }
+int th_sweep_grad_sign(th_bed *bed) { return sweep_mnk_data(bed, th_case_grad_sign); }
+int th_sweep_update_E(th_bed *bed) { return sweep_update_E(bed, th_case_update_E); }
+int th_sweep_update_E_split(th_bed *bed) { return sweep_update_E(bed, th_case_update_E_split); }
+
+int th_sweep_ternary_step(th_bed *bed)
+{
+    static const int thetas[] = {1, 2, 5, 127};
+    int ok = 1, i = 0;
+    TH_FOR_EACH_SHAPE(s)
+    {
+        ok &= th_case_ternary_step(bed, s->N, s->K, th_shape_gs(s), thetas[i++ % 4]);
+    }
+    return ok;
+}
+
+int th_sweep_embed_fwd(th_bed *bed)
+{
+    int ok = 1;
+    /* the table is V x D = N x K of the shape list: all six scale types */
+    TH_FOR_EACH_SHAPE(s) ok &= th_case_embed_fwd(bed, 3 * s->M + 1, s->N, s->K, th_shape_gs(s));
+    return ok;
+}
+
+void th_sweep_on_cpu(const char *name, int (*sweep)(th_bed *bed))
+{
+    th_bed bed = th_cpu_bed(name);
+    int ok = sweep(&bed);
+    arb_backend_close(bed.be);
+    cr_assert(ok, "see the FAIL lines above");
 }

@@ -31,7 +31,7 @@ double th_tol_gemm(const arb_backend *be)
 
 /* ---- seed and random numbers ---------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *state)
+uint64_t th_splitmix64(uint64_t *state)
 {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
@@ -53,7 +53,7 @@ uint64_t th_run_seed(void)
         clock_gettime(CLOCK_REALTIME, &ts);
         uint64_t mix = (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^
                        ((uint64_t)getpid() << 32);
-        seed = splitmix64(&mix);
+        seed = th_splitmix64(&mix);
     }
     chosen = 1;
     fprintf(stderr, "arb-test: seed 0x%016" PRIx64 " (replay with ARB_TEST_SEED=0x%016" PRIx64
@@ -66,7 +66,7 @@ void th_rng_seed(th_rng *r, uint64_t seed)
 {
     uint64_t st = seed;
     for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&st);
+        r->s[i] = th_splitmix64(&st);
 }
 
 th_rng th_rng_for(const char *test_name)

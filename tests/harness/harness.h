@@ -10,7 +10,14 @@
  *   reference.c  naive float64 references of every op, in SPEC §3 order
  *   cases.c      the testbed: one function per op that draws fresh inputs,
  *                runs the op on the backend under test (and on a cpu backend
- *                beside it, for GPU runs), and checks every output
+ *                beside it, for GPU runs), and checks every output; and the
+ *                sweeps of a case over every shape that the cpu and GPU
+ *                suites both run
+ *
+ * The suites that work on files and programs have their own headers here:
+ * files.h (a test's temp folder), proc.h (running the built programs),
+ * cache_fixture.h (cache keys, entries, SQL) and checkpoint_doc.h (a
+ * checkpoint reader written from docs/checkpoint-format.md).
  *
  * Reproducibility: the run's seed comes from ARB_TEST_SEED (decimal or 0x
  * hex) or is fresh per run (time ^ pid). Every failure message prints it;
@@ -55,6 +62,10 @@ double th_tol_gemm(const arb_backend *be);
 
 /* The run's seed (ARB_TEST_SEED, or time ^ pid), chosen once per process. */
 uint64_t th_run_seed(void);
+
+/* One step of splitmix64: advances *state, returns the next number. Also
+ * the plain generator of the end-to-end suites (corpora, kill delays). */
+uint64_t th_splitmix64(uint64_t *state);
 
 /* xoshiro256** seeded through splitmix64. */
 typedef struct th_rng {
@@ -279,6 +290,10 @@ extern const th_shape th_shapes[];
 extern const int th_shape_count;
 int64_t th_shape_gs(const th_shape *s);
 
+/* for (const th_shape *s = every shape of th_shapes) */
+#define TH_FOR_EACH_SHAPE(s)                                                                       \
+    for (const th_shape *s = th_shapes; s < th_shapes + th_shape_count; s++)
+
 /* ---- the testbed (cases.c) ------------------------------------------------ */
 
 typedef struct th_bed {
@@ -290,6 +305,14 @@ typedef struct th_bed {
 
 /* Open a cpu backend (threads 0 = all cores); aborts the test on failure. */
 arb_backend *th_open_cpu(int threads);
+/* Open the jit backend (its settings from the environment). Without a CUDA
+ * driver or device, prints "arb-skip: <reason>" (ctest counts the test as
+ * skipped), removes the test's folder (files.h; a skipped test runs no
+ * .fini) and skips the test; any other failure aborts it. */
+arb_backend *th_open_jit_or_skip(void);
+/* A bed on a fresh one-thread cpu backend, drawing from the stream of the
+ * test `name` (close bed.be after). */
+th_bed th_cpu_bed(const char *name);
 
 /* Each case draws fresh inputs, runs the op on bed->be with poisoned
  * outputs, checks every output against the float64 reference (SPEC
@@ -342,5 +365,20 @@ int th_case_add(th_bed *bed, int64_t n);
 int th_case_xent(th_bed *bed, int64_t M, int64_t V, int extreme);
 /* xent_fwd sets the guard when a row's loss is not finite. */
 int th_case_xent_guard(th_bed *bed, int64_t M, int64_t V);
+
+/* Sweeps: one case over every shape of th_shapes, in order, the schedule
+ * of its parameters fixed here so the cpu and GPU suites check the same
+ * cases. Every case runs even after one fails; 1 when all passed. */
+int th_sweep_ternary_fwd(th_bed *bed);
+int th_sweep_ternary_grad_x(th_bed *bed);
+int th_sweep_grad_weight(th_bed *bed);    /* normal data, then small integers */
+int th_sweep_grad_sign(th_bed *bed);      /* normal data, then small integers */
+int th_sweep_ternary_step(th_bed *bed);   /* theta 1, 2, 5, 127 in turn */
+int th_sweep_update_E(th_bed *bed);       /* phi 1, 2, 3 in turn; grad, then sign */
+int th_sweep_update_E_split(th_bed *bed); /* the same through the split form */
+int th_sweep_guard(th_bed *bed);
+int th_sweep_embed_fwd(th_bed *bed);      /* V x D = N x K, 3M + 1 lookups */
+/* A whole cpu test: `sweep` on th_cpu_bed(name), asserting that it passed. */
+void th_sweep_on_cpu(const char *name, int (*sweep)(th_bed *bed));
 
 #endif /* ARB_TEST_HARNESS_H */
