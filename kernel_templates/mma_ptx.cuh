@@ -26,6 +26,10 @@ __device__ __forceinline__ void arb_cp_async16(void *smem, const void *gmem, int
 __device__ __forceinline__ void arb_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void arb_cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
 
+/* Wait until at most N of this thread's most recent cp.async groups are pending. */
+template <int N>
+__device__ __forceinline__ void arb_cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
 __device__ __forceinline__ void arb_ldmatrix_x4(u32 (&r)[4], const void *smem)
 {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"

@@ -378,28 +378,6 @@ static int file_exists(const char *path)
 
 /* Device 0's target ("sm_90"), read without creating a context: a prewarm
  * loads no kernel, and a context costs a warm rerun most of its time. */
-static arb_status device_arch(char *arch, size_t len, arb_err *err)
-{
-    const arb_cuda *cu = NULL;
-    arb_status st = arb_cuda_load(&cu, err);
-    if (st)
-        return st;
-    char text[256];
-    CUdevice dev;
-    int major = 0, minor = 0;
-    CUresult rc = cu->DeviceGet(&dev, 0);
-    if (rc == CUDA_SUCCESS)
-        rc = cu->DeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
-    if (rc == CUDA_SUCCESS)
-        rc = cu->DeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev);
-    if (rc != CUDA_SUCCESS)
-        return ARB_FAIL(err, ARB_ERR_NO_DEVICE, "CUDA device 0: %s",
-                        arb_cuda_error_text(cu, rc, text, sizeof(text)));
-    /* The engine names a device's target the same way (arch column of the key). */
-    snprintf(arch, len, "sm_%d%d", major, minor);
-    return ARB_OK;
-}
-
 /* The settings: defaults, the environment, then the flags. Returns -1 to go
  * on, else the exit status. */
 static int make_settings(const options *o, arb_settings *settings)
@@ -453,7 +431,28 @@ static int load_shapes(const options *o, const arb_settings *settings, arb_shape
             fprintf(stderr, "%s: %s\n", program, err.msg);
         return EXIT_USAGE;
     }
-    if (arb_shapes_expand(shapes, prec, items, count, &err)) {
+    /* Checked here for no target in particular; expanded again for the
+     * engine's target once it is open (expand_for_target). */
+    if (arb_shapes_expand(shapes, prec, NULL, items, count, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return err.status == ARB_ERR_NOMEM ? 1 : EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* The kernels the trainer launches on the engine's target (sm_90a adds the
+ * staged tensor-core GEMMs). Returns -1 to go on, else the exit status. */
+static int expand_for_target(prewarm *pw, const arb_settings *settings, const arb_shapes *shapes,
+                             arb_expanded **items, int *count)
+{
+    arb_err err = {0};
+    arb_precision prec;
+    if (arb_precision_parse(arb_settings_get(settings, ARB_SET_PRECISION), &prec, &err))
+        return EXIT_USAGE; /* reported by load_shapes */
+    free(*items);
+    *items = NULL;
+    *count = 0;
+    if (arb_shapes_expand(shapes, prec, arb_engine_arch(pw->engine), items, count, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return err.status == ARB_ERR_NOMEM ? 1 : EXIT_USAGE;
     }
@@ -469,10 +468,10 @@ static int open_engine(prewarm *pw, arb_settings *settings)
     arb_status st = ARB_OK;
     if (!arb_settings_get(settings, ARB_SET_ARCH)[0]) {
         char arch[32];
-        st = device_arch(arch, sizeof(arch), &err);
+        st = arb_device_arch(0, arch, sizeof(arch), &err);
         if (st == ARB_ERR_NO_DRIVER || st == ARB_ERR_NO_DEVICE) {
             fprintf(stderr,
-                    "%s: no GPU: pass --arch sm_90 (or set ARB_ARCH) to compile without one; %s\n",
+                    "%s: no GPU: pass --arch sm_90a (or set ARB_ARCH) to compile without one; %s\n",
                     program, err.msg);
             return EXIT_USAGE;
         }
@@ -576,6 +575,8 @@ int main(int argc, char **argv)
         rc = load_shapes(&o, &settings, &shapes, &items, &count);
     if (rc < 0)
         rc = open_engine(&pw, &settings);
+    if (rc < 0)
+        rc = expand_for_target(&pw, &settings, &shapes, &items, &count);
     if (rc < 0)
         rc = resolve(&pw, items, &count);
     if (rc >= 0)

@@ -146,8 +146,14 @@ static arb_spec sample_spec(const arb_kernel_def *def)
         N = 1;
     if (!strcmp(k, "embed_fwd") || !strcmp(k, "embed_bwd_accum") || !strcmp(k, "embed_bwd_sign"))
         N = 7;
+    if (!strcmp(k, "act_split") || !strcmp(k, "tc_gemm"))
+        gs = 1;
+    if (!strcmp(k, "act_split"))
+        N = 1;
+    /* The staged kernels have tensor-core modes only. */
+    arb_precision prec = (def->precisions & 1u) ? ARB_PREC_FP32 : ARB_PREC_BF16X2;
     arb_err err = {0};
-    cr_assert_eq(arb_spec_init(&spec, k, M, N, K, gs, ARB_PREC_FP32, variant, &err), ARB_OK,
+    cr_assert_eq(arb_spec_init(&spec, k, M, N, K, gs, prec, variant, &err), ARB_OK,
                  "%s: %s", k, err.msg);
     cr_assert_eq(arb_spec_check(&spec, &err), ARB_OK, "%s: %s", k, err.msg);
     return spec;
@@ -173,17 +179,29 @@ static void assert_cuda_elf(const uint8_t *cubin, size_t len, const char *what)
 
 Test(engine, every_template_compiles_for_sm90, .timeout = 240)
 {
-    arb_settings s;
+    arb_settings s, s_a;
     test_settings(&s);
+    test_settings(&s_a);
+    arb_settings_set(&s_a, ARB_SET_ARCH, "sm_90a", NULL);
     arb_engine *engine = open_engine(&s, NULL);
+    arb_engine *engine_a = open_engine(&s_a, NULL); /* wgmma kernels: sm_90a only */
     cr_assert_gt(arb_kernel_count(), 15);
+    int arch_specific = 0;
     for (int i = 0; i < arb_kernel_count(); i++) {
         const arb_kernel_def *def = arb_kernel_at(i);
         arb_spec spec = sample_spec(def);
-        cr_assert_eq(prepare(engine, &spec), 1, "%s was not compiled", def->name);
+        arb_engine *e = def->arch ? engine_a : engine;
+        if (def->arch) {
+            arb_err err = {0};
+            int compiled = 0;
+            cr_assert_eq(arb_engine_prepare(engine, &spec, &compiled, NULL, &err),
+                         ARB_ERR_UNSUPPORTED, "%s must be refused for sm_90", def->name);
+            cr_assert(strstr(err.msg, def->arch) && strstr(err.msg, "ARB_ARCH"), "%s", err.msg);
+            arch_specific++;
+        }
+        cr_assert_eq(prepare(e, &spec), 1, "%s was not compiled", def->name);
         arb_cache_entry entry;
-        cr_assert(fetch_entry(engine, &spec, &entry), "%s: no cache entry after compile",
-                  def->name);
+        cr_assert(fetch_entry(e, &spec, &entry), "%s: no cache entry after compile", def->name);
         assert_cuda_elf(entry.cubin, entry.cubin_len, def->name);
         cr_assert_neq(entry.lowered_name[0], '\0');
         cr_assert_geq(entry.registers, 1, "%s: ptxas register count missing", def->name);
@@ -231,9 +249,32 @@ Test(engine, every_template_compiles_for_sm90, .timeout = 240)
         arb_cache_entry_free(&entry);
         tensor_core_specs++;
     }
+    /* The staged kernels in every tensor-core mode, for sm_90a. */
+    static const char *const staged[] = {"ternary_decode", "act_split", "tc_gemm"};
+    int staged_specs = 0;
+    for (int k = 0; k < 3; k++) {
+        for (int p = ARB_PREC_TF32; p < ARB_PREC_COUNT; p++) {
+            arb_spec spec;
+            int64_t M = k == 0 ? 1 : 300, N = k == 1 ? 1 : 200, gs = k == 0 ? 32 : 1;
+            cr_assert_eq(arb_spec_init(&spec, staged[k], M, N, 160, gs, (arb_precision)p,
+                                       k == 0 && p % 2 ? ARB_VARIANT_TRANS : 0, NULL),
+                         ARB_OK);
+            cr_assert_eq(prepare(engine_a, &spec), 1, "%s %s", staged[k],
+                         arb_precision_name((arb_precision)p));
+            arb_cache_entry entry;
+            cr_assert(fetch_entry(engine_a, &spec, &entry));
+            cr_assert_eq(entry.spill_bytes, 0, "%s %s spills %d bytes", staged[k],
+                         arb_precision_name((arb_precision)p), entry.spill_bytes);
+            arb_cache_entry_free(&entry);
+            staged_specs++;
+        }
+    }
     arb_engine_stats stats;
     arb_engine_stats_get(engine, &stats);
-    cr_assert_eq(stats.compiles, arb_kernel_count() + tensor_core_specs);
+    cr_assert_eq(stats.compiles, arb_kernel_count() - arch_specific + tensor_core_specs);
+    arb_engine_stats_get(engine_a, &stats);
+    cr_assert_eq(stats.compiles, arch_specific + staged_specs);
+    arb_engine_close(engine_a);
     arb_engine_close(engine);
 }
 
@@ -643,20 +684,90 @@ Test(engine, plan_expansion_matches_the_jit_ops)
      * and the E apply kernel when groups span threads. */
     arb_spec plan[ARB_PLAN_MAX];
     arb_linear_update update = {1, 1, ARB_E_SCORE_GRAD};
-    cr_assert_eq(arb_plan_linear(1024, 4096, 4096, 4096, ARB_PREC_FP32, &update, plan), 4,
+    cr_assert_eq(arb_plan_linear(1024, 4096, 4096, 4096, ARB_PREC_FP32, NULL, &update, plan), 4,
                  "row groups meet in global memory and need the apply kernel");
     cr_assert_str_eq(plan[0].kernel, "ternary_fwd");
     cr_assert_str_eq(plan[1].kernel, "ternary_grad_x");
     cr_assert_str_eq(plan[2].kernel, "ternary_update_direct");
     cr_assert_eq(plan[2].variant, ARB_VARIANT_STEP | ARB_VARIANT_E_GRAD);
     cr_assert_str_eq(plan[3].kernel, "update_E_apply");
-    cr_assert_eq(arb_plan_linear(1024, 4096, 4096, 64, ARB_PREC_FP32, &update, plan), 3,
+    cr_assert_eq(arb_plan_linear(1024, 4096, 4096, 64, ARB_PREC_FP32, NULL, &update, plan), 3,
                  "groups inside a tile step E inside the update kernel");
     cr_assert_eq(plan[2].variant, ARB_VARIANT_STEP | ARB_VARIANT_E_GRAD | ARB_VARIANT_E_IN_TILE);
     cr_assert_eq(plan[2].blocks.bn % 64, 0);
-    cr_assert_eq(arb_plan_linear(1024, 4096, 4096, 1, ARB_PREC_FP32, &update, plan), 3,
+    cr_assert_eq(arb_plan_linear(1024, 4096, 4096, 1, ARB_PREC_FP32, NULL, &update, plan), 3,
                  "gs=1 steps E inside the update kernel");
     arb_linear_update step_only = {1, 0, ARB_E_SCORE_GRAD};
-    cr_assert_eq(arb_plan_linear(1024, 256, 4096, 64, ARB_PREC_FP32, &step_only, plan), 3);
+    cr_assert_eq(arb_plan_linear(1024, 256, 4096, 64, ARB_PREC_FP32, NULL, &step_only, plan), 3);
     cr_assert_eq(plan[2].variant, ARB_VARIANT_STEP);
+}
+
+/* The staged plans: only on sm_90a, only for tensor-core modes, from
+ * ARB_STAGED_MIN_ROWS rows on; fwd decodes W, grad_x decodes W^T and
+ * reduces over N. */
+Test(engine, staged_plans_need_sm90a_and_enough_rows)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    const int64_t rows = ARB_STAGED_MIN_ROWS;
+    cr_assert_eq(arb_plan_ternary_fwd(rows, 300, 200, 40, ARB_PREC_BF16X2, NULL, plan), 1);
+    cr_assert_eq(arb_plan_ternary_fwd(rows, 300, 200, 40, ARB_PREC_BF16X2, "sm_90", plan), 1);
+    cr_assert_eq(arb_plan_ternary_fwd(rows - 1, 300, 200, 40, ARB_PREC_BF16X2, "sm_90a", plan),
+                 1);
+    cr_assert_eq(arb_plan_ternary_fwd(rows, 300, 200, 40, ARB_PREC_FP32, "sm_90a", plan), 1);
+    cr_assert_str_eq(plan[0].kernel, "ternary_fwd");
+
+    cr_assert_eq(arb_plan_ternary_fwd(rows, 300, 200, 40, ARB_PREC_TF32, "sm_90a", plan), 3);
+    cr_assert_str_eq(plan[0].kernel, "ternary_decode");
+    cr_assert(plan[0].N == 300 && plan[0].K == 200 && plan[0].gs == 40 && plan[0].variant == 0);
+    cr_assert_str_eq(plan[1].kernel, "act_split");
+    cr_assert(plan[1].M == rows && plan[1].K == 200);
+    cr_assert_str_eq(plan[2].kernel, "tc_gemm");
+    cr_assert(plan[2].M == rows && plan[2].N == 300 && plan[2].K == 200);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(plan[i].prec, ARB_PREC_TF32);
+
+    cr_assert_eq(arb_plan_ternary_grad_x(rows, 300, 200, 40, ARB_PREC_BF16X3, "sm_90a", plan), 3);
+    cr_assert_eq(plan[0].variant, ARB_VARIANT_TRANS);
+    cr_assert(plan[1].M == rows && plan[1].K == 300, "gy rows are N long");
+    cr_assert(plan[2].M == rows && plan[2].N == 200 && plan[2].K == 300, "gx: K columns over N");
+
+    arb_linear_update update = {1, 1, ARB_E_SCORE_GRAD};
+    int n = arb_plan_linear(1024, 4096, 4096, 64, ARB_PREC_BF16X2, "sm_90a", &update, plan);
+    cr_assert_eq(n, 7, "fwd 3 + grad_x 3 + the fused update (E in tile)");
+    for (int i = 0; i < n; i++) {
+        arb_err err = {0};
+        cr_assert_eq(arb_spec_check(&plan[i], &err), ARB_OK, "%s: %s", plan[i].kernel, err.msg);
+    }
+}
+
+/* tc_gemm's default tile fits every shape and mode (the check passes) and
+ * shrinks for small outputs, so the grid still fills the GPU. */
+Test(engine, tc_gemm_defaults_pass_their_check)
+{
+    static const int64_t rows[] = {1, 128, 300, 1024, 8192}, cols[] = {5, 256, 1024, 4096};
+    for (int p = ARB_PREC_TF32; p < ARB_PREC_COUNT; p++)
+        for (int i = 0; i < 5; i++)
+            for (int j = 0; j < 4; j++) {
+                arb_spec spec;
+                arb_err err = {0};
+                cr_assert_eq(arb_spec_init(&spec, "tc_gemm", rows[i], cols[j], 4096, 1,
+                                           (arb_precision)p, 0, &err),
+                             ARB_OK, "%s", err.msg);
+                cr_assert_eq(arb_spec_check(&spec, &err), ARB_OK, "%s", err.msg);
+            }
+    arb_spec big, small;
+    arb_spec_init(&big, "tc_gemm", 8192, 4096, 4096, 1, ARB_PREC_BF16, 0, NULL);
+    arb_spec_init(&small, "tc_gemm", 1024, 256, 4096, 1, ARB_PREC_BF16, 0, NULL);
+    cr_assert(big.blocks.bm == 128 && big.blocks.bn == 256);
+    cr_assert(small.blocks.bm == 64 && small.blocks.bn == 64, "16 x 4 = 64 blocks at most");
+}
+
+/* Staged operand sizes: rows padded to 256 (the widest tile), the
+ * reduction to 64. */
+Test(engine, staged_operand_sizes)
+{
+    cr_assert_eq(arb_staged_weight_bytes(300, 131, ARB_PREC_BF16, 0), (size_t)512 * 192 * 2);
+    cr_assert_eq(arb_staged_weight_bytes(300, 131, ARB_PREC_TF32, 1), (size_t)256 * 320 * 4);
+    cr_assert_eq(arb_staged_act_bytes(257, 64, ARB_PREC_BF16X3), (size_t)3 * 512 * 64 * 2);
+    cr_assert_eq(arb_staged_act_bytes(1, 1, ARB_PREC_TF32), (size_t)256 * 64 * 4);
 }

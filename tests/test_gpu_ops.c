@@ -25,30 +25,17 @@
 #include "files.h"
 #include "harness.h"
 
-static arb_backend *jit_be, *cpu_be;
+static arb_backend *jit_be, *cpu_be; /* of the open bed */
 
-/* Close the backends and remove the run's cache folder. */
-static void teardown(void)
-{
-    if (jit_be)
-        arb_backend_close(jit_be);
-    if (cpu_be)
-        arb_backend_close(cpu_be);
-    jit_be = cpu_be = NULL;
-    th_dir_remove();
-}
-
-TestSuite(gpu_ops, .fini = teardown);
+TestSuite(gpu_ops, .fini = th_gpu_bed_close);
 
 /* A bed with the jit backend under test and the cpu beside it; skips the
  * test when no GPU can be used. */
 static th_bed gpu_bed(const char *name)
 {
-    th_dir_make("arb-gpu-test");
-    setenv("ARB_CACHE", th_in_dir("kernels.sqlite"), 1);
-    jit_be = th_open_jit_or_skip();
-    cpu_be = th_open_cpu(4);
-    th_bed bed = {jit_be, cpu_be, th_rng_for(name), 0, 0};
+    th_bed bed = th_gpu_bed("arb-gpu-test", name);
+    jit_be = bed.be;
+    cpu_be = bed.cpu;
     return bed;
 }
 

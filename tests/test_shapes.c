@@ -43,7 +43,7 @@ static int expand_count(const char *text, arb_precision prec, arb_expanded **ite
     arb_shapes s = parse_ok(text);
     arb_err err = {0};
     int n = -1;
-    cr_assert_eq(arb_shapes_expand(&s, prec, items, &n, &err), ARB_OK, "expand: %s", err.msg);
+    cr_assert_eq(arb_shapes_expand(&s, prec, NULL, items, &n, &err), ARB_OK, "expand: %s", err.msg);
     arb_shapes_free(&s);
     return n;
 }
@@ -444,7 +444,7 @@ Test(shapes, expand_follows_the_plans)
     for (size_t t = 0; t < sizeof(linears) / sizeof(linears[0]); t++) {
         n = expand_count(linears[t].text, ARB_PREC_FP32, &items);
         arb_linear_update u = {linears[t].step, linears[t].e, linears[t].score};
-        pn = arb_plan_linear(64, 128, 256, linears[t].gs, ARB_PREC_FP32, &u, plan);
+        pn = arb_plan_linear(64, 128, 256, linears[t].gs, ARB_PREC_FP32, NULL, &u, plan);
         cr_assert_eq(n, pn, "%s", linears[t].text);
         for (int i = 0; i < n; i++)
             cr_assert(arb_spec_equal(&items[i].spec, &plan[i]), "%s: spec %d differs from the plan",
@@ -533,7 +533,7 @@ Test(shapes, expand_removes_duplicates_first_kept)
                          ARB_PREC_FP32, &items);
     arb_spec plan[ARB_PLAN_MAX];
     arb_linear_update upd = {1, 1, ARB_E_SCORE_GRAD};
-    int linear = arb_plan_linear(64, 128, 256, 64, ARB_PREC_FP32, &upd, plan);
+    int linear = arb_plan_linear(64, 128, 256, 64, ARB_PREC_FP32, NULL, &upd, plan);
     cr_assert_eq(n, linear + 2, "one linear and one rmsnorm: %d specs", n);
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++)

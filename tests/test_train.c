@@ -601,8 +601,8 @@ static void parse_shapes(const char *text, const char *name)
                  name, err.msg);
     arb_expanded *specs = NULL;
     int count = 0;
-    cr_assert_eq(arb_shapes_expand(&shapes, ARB_PREC_FP32, &specs, &count, &err), ARB_OK, "%s",
-                 err.msg);
+    cr_assert_eq(arb_shapes_expand(&shapes, ARB_PREC_FP32, NULL, &specs, &count, &err), ARB_OK,
+                 "%s", err.msg);
     cr_assert_gt(count, 10, "%s expands to %d kernels", name, count);
     free(specs);
     arb_shapes_free(&shapes);

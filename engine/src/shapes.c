@@ -182,7 +182,8 @@ static int kernel_has_precision(const char *kernel, arb_precision prec)
  * init fails, so the precision of the GEMMs is checked first: a silently
  * shorter plan would prewarm less than training needs. */
 static arb_status expand_line(const arb_shape_line *l, arb_precision default_prec,
-                              arb_spec out[ARB_PLAN_MAX], int *n, arb_err *err)
+                              const char *arch, arb_spec out[ARB_PLAN_MAX], int *n,
+                              arb_err *err)
 {
     arb_precision prec = l->has_precision ? l->precision : default_prec;
     arb_linear_update update;
@@ -195,7 +196,7 @@ static arb_status expand_line(const arb_shape_line *l, arb_precision default_pre
             if (!kernel_has_precision(gemms[i], prec))
                 return ARB_FAIL(err, ARB_ERR_UNSUPPORTED, "%s has no %s mode", gemms[i],
                                 arb_precision_name(prec));
-        *n = arb_plan_linear(l->M, l->N, l->K, l->gs, prec,
+        *n = arb_plan_linear(l->M, l->N, l->K, l->gs, prec, arch,
                              l->update == ARB_UPDATE_NONE ? NULL : &update, out);
         break;
     }
@@ -497,7 +498,7 @@ static int parse_line(parser *p, const char *s, size_t n, int line, arb_shape_li
     arb_spec specs[ARB_PLAN_MAX];
     int count = 0;
     arb_err check = {0};
-    if (expand_line(out, ARB_PREC_FP32, specs, &count, &check) != ARB_OK) {
+    if (expand_line(out, ARB_PREC_FP32, NULL, specs, &count, &check) != ARB_OK) {
         if (out->op == ARB_SHAPE_KERNEL)
             report(p, line, op_col, "expected a specialization %s accepts, got one it rejects: %s",
                    out->kernel, check.msg);
@@ -704,7 +705,7 @@ arb_status arb_expanded_dedupe(arb_expanded *items, int *count, arb_err *err)
 }
 
 arb_status arb_shapes_expand(const arb_shapes *shapes, arb_precision default_precision,
-                             arb_expanded **out, int *count, arb_err *err)
+                             const char *arch, arb_expanded **out, int *count, arb_err *err)
 {
     *out = NULL;
     *count = 0;
@@ -723,7 +724,7 @@ arb_status arb_shapes_expand(const arb_shapes *shapes, arb_precision default_pre
         arb_spec specs[ARB_PLAN_MAX];
         int k = 0;
         arb_err line_err = {0};
-        if (expand_line(l, default_precision, specs, &k, &line_err) != ARB_OK) {
+        if (expand_line(l, default_precision, arch, specs, &k, &line_err) != ARB_OK) {
             st = ARB_FAIL(err, line_err.status ? line_err.status : ARB_ERR_PARSE,
                           "%s:%d:1: expected a shape the kernels accept at precision %s, got "
                           "one they reject: %s",

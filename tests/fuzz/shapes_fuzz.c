@@ -60,12 +60,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < shapes.count; i++)
         check_round_trip(&shapes.lines[i]);
 
-    /* Every precision as the run's default: lines were checked with fp32. */
+    /* Every precision as the run's default (lines were checked with fp32),
+     * for no target in particular and for sm_90a (staged GEMM plans). */
     arb_precision prec = (arb_precision)(size % ARB_PREC_COUNT);
+    const char *arch = (size / ARB_PREC_COUNT) % 2 ? "sm_90a" : NULL;
     arb_expanded *items = NULL;
     int count = 0;
     arb_err expand_err = {0};
-    if (arb_shapes_expand(&shapes, prec, &items, &count, &expand_err) == ARB_OK) {
+    if (arb_shapes_expand(&shapes, prec, arch, &items, &count, &expand_err) == ARB_OK) {
         for (int i = 0; i < count && i < 64; i++)
             for (int j = i + 1; j < count; j++)
                 require(!(items[i].exact == items[j].exact &&

@@ -118,6 +118,28 @@ arb_backend *th_open_jit_or_skip(void)
     return be;
 }
 
+static arb_backend *gpu_jit, *gpu_cpu; /* the open GPU bed (one per test process) */
+
+th_bed th_gpu_bed(const char *dir_stem, const char *name)
+{
+    th_dir_make(dir_stem);
+    setenv("ARB_CACHE", th_in_dir("kernels.sqlite"), 1);
+    gpu_jit = th_open_jit_or_skip();
+    gpu_cpu = th_open_cpu(4);
+    th_bed bed = {gpu_jit, gpu_cpu, th_rng_for(name), 0, 0};
+    return bed;
+}
+
+void th_gpu_bed_close(void)
+{
+    if (gpu_jit)
+        arb_backend_close(gpu_jit);
+    if (gpu_cpu)
+        arb_backend_close(gpu_cpu);
+    gpu_jit = gpu_cpu = NULL;
+    th_dir_remove();
+}
+
 th_bed th_cpu_bed(const char *name)
 {
     th_bed bed = {th_open_cpu(1), NULL, th_rng_for(name), 0, 0};

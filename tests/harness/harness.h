@@ -313,6 +313,12 @@ arb_backend *th_open_jit_or_skip(void);
 /* A bed on a fresh one-thread cpu backend, drawing from the stream of the
  * test `name` (close bed.be after). */
 th_bed th_cpu_bed(const char *name);
+/* The GPU suites' bed: a fresh folder `dir_stem` (files.h) holding the run's
+ * kernel cache (ARB_CACHE), the jit backend under test (skips without a GPU)
+ * and a 4-thread cpu backend beside it, drawing from the stream of the test
+ * `name`. th_gpu_bed_close (a suite's .fini) closes both, removes the folder. */
+th_bed th_gpu_bed(const char *dir_stem, const char *name);
+void th_gpu_bed_close(void);
 
 /* Each case draws fresh inputs, runs the op on bed->be with poisoned
  * outputs, checks every output against the float64 reference (SPEC

@@ -63,7 +63,17 @@ typedef struct arb_device_info {
 const arb_device_info *arb_engine_device(const arb_engine *engine);
 const arb_cuda *arb_engine_cuda(const arb_engine *engine); /* NULL when compile-only */
 CUcontext arb_engine_context(const arb_engine *engine);
-const char *arb_engine_arch(const arb_engine *engine);        /* "sm_90" */
+const char *arb_engine_arch(const arb_engine *engine);        /* "sm_90a" */
+
+/* The target an engine picks for a device of compute capability
+ * major.minor: "sm_<major><minor>", with the arch-specific "a" on sm_90
+ * (wgmma; cubins for sm_90 run only on sm_90 anyway). */
+void arb_arch_for_device(int major, int minor, char *buf, size_t len);
+
+/* The target of CUDA device `device` (arb_arch_for_device of its compute
+ * capability), asking the driver; ARB_ERR_NO_DRIVER / ARB_ERR_NO_DEVICE
+ * when there is none. */
+arb_status arb_device_arch(int device, char *buf, size_t len, arb_err *err);
 const char *arb_engine_nvrtc_version(const arb_engine *engine); /* "13.0" */
 const char *arb_engine_build_id(void);                        /* hash of the embedded templates */
 const arb_settings *arb_engine_settings(const arb_engine *engine);

@@ -57,6 +57,8 @@ typedef struct arb_spec {
                                     shared memory and step E in the epilogue */
 #define ARB_VARIANT_E_SCORES_ONLY 16 /* write every group's score to global memory and step
                                         no E (data-parallel ranks sum them first) */
+/* Variant of ternary_decode: write W^T (grad_x's operand) instead of W. */
+#define ARB_VARIANT_TRANS 32
 
 typedef struct arb_kernel_def {
     const char *name;          /* stem */
@@ -73,6 +75,9 @@ typedef struct arb_kernel_def {
                         unsigned *smem_bytes);
     /* Bytes a launch must move at least, and flops it must do (for arb-bench). */
     void (*work)(const arb_spec *spec, double *bytes, double *flops);
+    /* The only target it compiles for (NULL: any): tc_gemm's wgmma needs
+     * "sm_90a". The engine refuses the kernel for any other target. */
+    const char *arch;
 } arb_kernel_def;
 
 int arb_kernel_count(void);
@@ -101,6 +106,31 @@ int arb_spec_equal(const arb_spec *a, const arb_spec *b);
  * the function table and arb_expanded_dedupe use it. Not stable across builds. */
 uint64_t arb_spec_hash(const arb_spec *spec, int exact);
 
+/* ---- Staged tensor-core GEMMs (sm_90a) ------------------------------------- *
+ *
+ * On a target with wgmma (sm_90a) a tensor-core ternary_fwd / ternary_grad_x
+ * with at least ARB_STAGED_MIN_ROWS rows runs as three kernels:
+ * ternary_decode (the weight, decoded exactly into a dense bf16/fp32 operand),
+ * act_split (the activations, split into the mode's pieces) and tc_gemm
+ * (wgmma on the two). Both operands are row-major, reduction contiguous, rows
+ * padded to ARB_STAGE_ROWS and the reduction to ARB_STAGE_COLS (zeros), as
+ * kernel_templates/staged.cuh says. Fewer rows keep the fused kernel, which
+ * reads the 1.6-bit packed weight directly: at M = 16 the dense operand's
+ * bytes would cost more than the whole GEMM. */
+#define ARB_STAGED_MIN_ROWS 128
+#define ARB_STAGE_ROWS 256
+#define ARB_STAGE_COLS 64
+
+/* Whether this op shape takes the staged path on target `arch` (NULL: none). */
+int arb_staged_applies(int64_t M, arb_precision prec, const char *arch);
+int64_t arb_staged_pad(int64_t n, int64_t multiple);
+/* Activation pieces of a mode (tf32: one fp32 plane) and bytes per element. */
+int arb_staged_pieces(arb_precision prec);
+int arb_staged_elem_bytes(arb_precision prec);
+/* Bytes of the decoded weight (trans: W^T) and of the activation pieces. */
+size_t arb_staged_weight_bytes(int64_t N, int64_t K, arb_precision prec, int trans);
+size_t arb_staged_act_bytes(int64_t M, int64_t R, arb_precision prec);
+
 /* ---- Plans: the kernels each op launches ---------------------------------- */
 
 #define ARB_PLAN_MAX 8
@@ -115,7 +145,7 @@ typedef struct arb_linear_update {
 /* A linear layer y = x W^T with W: N x K, batch M: forward, grad_x, the fused
  * direct update and (E enabled) the E apply kernel. */
 int arb_plan_linear(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
-                    const arb_linear_update *update, arb_spec *out);
+                    const char *arch, const arb_linear_update *update, arb_spec *out);
 
 /* An RMSNorm over D with a frozen 1 x D weight of group size gs, B rows. */
 int arb_plan_rmsnorm(int64_t B, int64_t D, int64_t gs, arb_spec *out);
@@ -125,11 +155,14 @@ int arb_plan_rmsnorm(int64_t B, int64_t D, int64_t gs, arb_spec *out);
 int arb_plan_embed(int64_t M, int64_t V, int64_t D, int64_t gs, const arb_linear_update *update,
                    arb_spec *out);
 
-/* Individual ops (single kernels unless noted). */
+/* Individual ops (single kernels unless noted). The GEMMs take the target
+ * (arb_engine_arch; NULL: none in particular): on sm_90a they are staged
+ * (three kernels: ternary_decode, act_split, tc_gemm) from
+ * ARB_STAGED_MIN_ROWS rows on. */
 int arb_plan_ternary_fwd(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
-                         arb_spec *out);
+                         const char *arch, arb_spec *out);
 int arb_plan_ternary_grad_x(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
-                            arb_spec *out);
+                            const char *arch, arb_spec *out);
 int arb_plan_grad_weight(int64_t M, int64_t N, int64_t K, arb_spec *out);
 int arb_plan_grad_sign(int64_t M, int64_t N, int64_t K, arb_spec *out);
 int arb_plan_ternary_step(int64_t N, int64_t K, int64_t gs, arb_spec *out);

@@ -100,10 +100,11 @@ typedef struct arb_expanded {
 } arb_expanded;
 
 /* Expand every line through the plans in kernels.h (exactly the kernels the
- * trainer launches for it), removing duplicates (first occurrence kept).
+ * trainer launches for it on target `arch`, e.g. arb_engine_arch; NULL: no
+ * arch-specific kernels), removing duplicates (first occurrence kept).
  * `*out` is malloc'ed; free it with free(). */
 arb_status arb_shapes_expand(const arb_shapes *shapes, arb_precision default_precision,
-                             arb_expanded **out, int *count, arb_err *err);
+                             const char *arch, arb_expanded **out, int *count, arb_err *err);
 
 /* Remove later duplicates (same spec and exact flag) in place, keeping the
  * order of first occurrences (arb-prewarm calls it again after resolving

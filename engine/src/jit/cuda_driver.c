@@ -35,7 +35,7 @@ static void load_driver(void)
         const char *why = dlerror();
         ARB_FAIL(&load_error, ARB_ERR_NO_DRIVER,
                  "cannot load the CUDA driver (libcuda.so.1: %s); the cpu backend still works, "
-                 "and arb-prewarm can compile for a GPU with --arch sm_90",
+                 "and arb-prewarm can compile for a GPU with --arch sm_90a",
                  why ? why : "not found");
         return;
     }

@@ -276,10 +276,10 @@ arb_status arb_engine_open(arb_engine **out, const arb_engine_options *opt, arb_
         }
         memcpy(e->arch, arch, strlen(arch) + 1);
     } else if (!e->compile_only) {
-        snprintf(e->arch, sizeof(e->arch), "sm_%d%d", e->info.cc_major, e->info.cc_minor);
+        arb_arch_for_device(e->info.cc_major, e->info.cc_minor, e->arch, sizeof(e->arch));
     } else {
         st = ARB_FAIL(err, ARB_ERR_INVALID_ARG,
-                      "no GPU to take the target architecture from: pass --arch sm_90 "
+                      "no GPU to take the target architecture from: pass --arch sm_90a "
                       "(or set ARB_ARCH)");
         goto fail;
     }
@@ -376,6 +376,35 @@ const arb_device_info *arb_engine_device(const arb_engine *e)
 const arb_cuda *arb_engine_cuda(const arb_engine *e) { return e->cu; }
 CUcontext arb_engine_context(const arb_engine *e) { return e->context; }
 const char *arb_engine_arch(const arb_engine *e) { return e->arch; }
+
+/* sm_90 devices get the arch-specific target sm_90a: its cubins run only on
+ * sm_90, which is what a cubin for sm_90 does anyway, and it adds wgmma,
+ * which the staged tensor-core GEMMs need. */
+void arb_arch_for_device(int major, int minor, char *buf, size_t len)
+{
+    snprintf(buf, len, "sm_%d%d%s", major, minor, major == 9 && minor == 0 ? "a" : "");
+}
+
+arb_status arb_device_arch(int device, char *buf, size_t len, arb_err *err)
+{
+    const arb_cuda *cu = NULL;
+    arb_status st = arb_cuda_load(&cu, err);
+    if (st)
+        return st;
+    char text[256];
+    CUdevice dev;
+    int major = 0, minor = 0;
+    CUresult rc = cu->DeviceGet(&dev, device);
+    if (rc == CUDA_SUCCESS)
+        rc = cu->DeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
+    if (rc == CUDA_SUCCESS)
+        rc = cu->DeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev);
+    if (rc != CUDA_SUCCESS)
+        return ARB_FAIL(err, ARB_ERR_NO_DEVICE, "CUDA device %d: %s", device,
+                        arb_cuda_error_text(cu, rc, text, sizeof(text)));
+    arb_arch_for_device(major, minor, buf, len);
+    return ARB_OK;
+}
 const char *arb_engine_nvrtc_version(const arb_engine *e) { return e->nvrtc_version; }
 const arb_settings *arb_engine_settings(const arb_engine *e) { return &e->settings; }
 arb_cache *arb_engine_cache(arb_engine *e) { return e->cache; }
@@ -403,6 +432,11 @@ static arb_status make_key(arb_engine *e, const arb_spec *spec, key_strings *ks,
     const arb_kernel_def *def = arb_kernel_find(spec->kernel);
     if (!def)
         return ARB_FAIL(err, ARB_ERR_NOT_FOUND, "unknown kernel '%s'", spec->kernel);
+    if (def->arch && strcmp(def->arch, e->arch) != 0)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                        "%s runs only on %s (Hopper's wgmma); this engine targets %s: set "
+                        "ARB_ARCH=%s or pass --arch %s",
+                        spec->kernel, def->arch, e->arch, def->arch, def->arch);
     int index = arb_template_find(e->templates, e->n_templates, def->template_file);
     if (index < 0)
         return ARB_FAIL(err, ARB_ERR_NOT_FOUND, "kernel template %s is missing%s",

@@ -27,7 +27,7 @@ struct arb_jit_state {
     int owns_engine;
     const arb_cuda *cu;
     CUstream stream;
-    CUdeviceptr scratch;       /* grow-only device scratch (E scores) */
+    CUdeviceptr scratch;       /* grow-only device scratch (E scores, staged GEMM operands) */
     size_t scratch_bytes;
     CUgraph graph;
     CUgraphExec graph_exec;

@@ -26,11 +26,34 @@ static arb_status zero(arb_backend *be, CUdeviceptr p, size_t words)
     return rc == CUDA_SUCCESS ? ARB_OK : arb_jit_cuda_fail(be, rc, "cuMemsetD32Async");
 }
 
+/* The staged plan (ternary_decode, act_split, tc_gemm; see kernels.h): the
+ * decoded weight and the activation pieces live in the backend's scratch,
+ * weight first (both sizes are multiples of 256 bytes: padded rows of 64+
+ * elements). */
+static arb_status launch_staged(arb_backend *be, const arb_spec plan[3], const arb_ternary *W,
+                                const float *a, float *out, int trans)
+{
+    size_t w_bytes = arb_staged_weight_bytes(W->N, W->K, plan[0].prec, trans);
+    size_t a_bytes = arb_staged_act_bytes(plan[1].M, plan[1].K, plan[1].prec);
+    CUdeviceptr scratch = 0;
+    arb_status st = arb_jit_scratch(be, w_bytes + a_bytes, &scratch);
+    if (st)
+        return st;
+    CUdeviceptr dense = scratch, pieces = scratch + w_bytes;
+    LAUNCH(be, &plan[0], (void *)&W->T_packed, (void *)&W->E, &dense);
+    LAUNCH(be, &plan[1], &a, &pieces);
+    LAUNCH(be, &plan[2], &pieces, &dense, &out);
+    return ARB_OK;
+}
+
 arb_status arb_jit_ternary_fwd(arb_backend *be, const arb_ternary *W, const float *x, float *y,
                                int64_t M)
 {
     arb_spec plan[ARB_PLAN_MAX];
-    arb_plan_ternary_fwd(M, W->N, W->K, W->gs, be->precision, plan);
+    int n = arb_plan_ternary_fwd(M, W->N, W->K, W->gs, be->precision,
+                                 arb_engine_arch(be->jit->engine), plan);
+    if (n == 3)
+        return launch_staged(be, plan, W, x, y, 0);
     LAUNCH(be, &plan[0], &x, (void *)&W->T_packed, (void *)&W->E, &y);
     return ARB_OK;
 }
@@ -39,7 +62,10 @@ arb_status arb_jit_ternary_grad_x(arb_backend *be, const arb_ternary *W, const f
                                   float *gx, int64_t M)
 {
     arb_spec plan[ARB_PLAN_MAX];
-    arb_plan_ternary_grad_x(M, W->N, W->K, W->gs, be->precision, plan);
+    int n = arb_plan_ternary_grad_x(M, W->N, W->K, W->gs, be->precision,
+                                    arb_engine_arch(be->jit->engine), plan);
+    if (n == 3)
+        return launch_staged(be, plan, W, gy, gx, 1);
     LAUNCH(be, &plan[0], &gy, (void *)&W->T_packed, (void *)&W->E, &gx);
     return ARB_OK;
 }

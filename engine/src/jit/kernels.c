@@ -10,6 +10,8 @@
  *   elementwise   embed_fwd, embed_bwd_accum: M lookups, N = V, K = D;
  *                 embed_bwd_sign: N = V, K = D; gather_context: M, K = ctx;
  *                 relu_fwd, relu_bwd, add: M = element count
+ *   staged        ternary_decode: W N x K, gs (variant TRANS: writes W^T);
+ *                 act_split: M rows of K; tc_gemm: M x N output, K reduction
  */
 #include "arb/kernels.h"
 
@@ -458,6 +460,172 @@ static void dims_run(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *
     dims_count(ceil_div(s->N * s->K, s->blocks.tm), s, g, b, smem);
 }
 
+/* ---- the staged tensor-core path (sm_90a): ternary_decode, act_split, tc_gemm --- */
+
+#define TC_PRECISIONS (ALL_PRECISIONS & ~FP32_ONLY)
+
+int64_t arb_staged_pad(int64_t n, int64_t multiple) { return ceil_div(n, multiple) * multiple; }
+
+int arb_staged_pieces(arb_precision prec)
+{
+    return prec == ARB_PREC_BF16X3 ? 3 : prec == ARB_PREC_BF16X2 ? 2 : 1;
+}
+
+int arb_staged_elem_bytes(arb_precision prec) { return prec == ARB_PREC_TF32 ? 4 : 2; }
+
+size_t arb_staged_weight_bytes(int64_t N, int64_t K, arb_precision prec, int trans)
+{
+    int64_t rows = arb_staged_pad(trans ? K : N, ARB_STAGE_ROWS);
+    int64_t cols = arb_staged_pad(trans ? N : K, ARB_STAGE_COLS);
+    return (size_t)rows * (size_t)cols * (size_t)arb_staged_elem_bytes(prec);
+}
+
+size_t arb_staged_act_bytes(int64_t M, int64_t R, arb_precision prec)
+{
+    return (size_t)arb_staged_pieces(prec) * (size_t)arb_staged_pad(M, ARB_STAGE_ROWS) *
+           (size_t)arb_staged_pad(R, ARB_STAGE_COLS) * (size_t)arb_staged_elem_bytes(prec);
+}
+
+int arb_staged_applies(int64_t M, arb_precision prec, const char *arch)
+{
+    return prec != ARB_PREC_FP32 && M >= ARB_STAGED_MIN_ROWS && arch && strcmp(arch, "sm_90a") == 0;
+}
+
+/* tc_gemm: BM x BN block tile (BM / 64 warpgroups, WARPS = BM / 16) and the
+ * stages of its cp.async ring; bk, tm, tn are implied (a 128-byte K slab, a
+ * 64 x BN warpgroup tile) and stay 0. */
+static const arb_blocks tc_candidates[] = {
+    {128, 128, 0, 0, 0, 8, 3}, {128, 128, 0, 0, 0, 8, 4}, {128, 128, 0, 0, 0, 8, 5},
+    {128, 128, 0, 0, 0, 8, 6}, {128, 64, 0, 0, 0, 8, 4},  {128, 64, 0, 0, 0, 8, 6},
+    {64, 128, 0, 0, 0, 4, 4},  {64, 128, 0, 0, 0, 4, 6},  {64, 64, 0, 0, 0, 4, 6},
+    {128, 256, 0, 0, 0, 8, 3}, {128, 256, 0, 0, 0, 8, 4}, {64, 256, 0, 0, 0, 4, 4},
+};
+
+/* Dynamic shared memory of tc_gemm: mirrors tc_gemm.cu (STAGES slabs of
+ * every A piece and of B, 128 bytes a row, plus 1024 to align the base). */
+static int64_t tc_smem_bytes(const arb_spec *s)
+{
+    const arb_blocks *b = &s->blocks;
+    int64_t stage = ((int64_t)arb_staged_pieces(s->prec) * b->bm + b->bn) * 128;
+    return b->stages * stage + 1024;
+}
+
+/* Measured with arb-bench --sweep-blocks at M=8192 N=K=4096 (H200): one
+ * piece (bf16, tf32) fastest at 128x256 with 4 stages (16% over 128x128);
+ * bf16x2 at 128x128 with 4 stages, bf16x3 with 3 (the most that fit). A
+ * grid of fewer blocks than the GPU's SMs (132 on H100/H200) leaves SMs
+ * idle, so smaller outputs take the largest tile that still gives 128
+ * blocks, down to 64x64. */
+static arb_blocks default_tc(const arb_spec *s)
+{
+    int pieces = arb_staged_pieces(s->prec);
+    int32_t stages = pieces == 1 ? 4 : pieces == 2 ? 4 : 3;
+    static const int32_t tiles[][2] = {{128, 256}, {128, 128}, {64, 128}, {64, 64}};
+    for (int i = pieces == 1 ? 0 : 1; i < 4; i++) {
+        int32_t bm = tiles[i][0], bn = tiles[i][1];
+        if (ceil_div(s->M, bm) * ceil_div(s->N, bn) >= 128 || i == 3)
+            return (arb_blocks){bm, bn, 0, 0, 0, bm / 16, bm == 64 && pieces < 3 ? 6 : stages};
+    }
+    return (arb_blocks){64, 64, 0, 0, 0, 4, 6};
+}
+
+static arb_status check_tc(const arb_spec *s, arb_err *err)
+{
+    const arb_blocks *b = &s->blocks;
+    arb_status st = check_shape_common(s, err);
+    if (st)
+        return st;
+    if ((b->bm != 64 && b->bm != 128) || (b->bn != 64 && b->bn != 128 && b->bn != 256) ||
+        b->bk || b->tm || b->tn || b->warps != b->bm / 16)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                        "%s (%s): block %dx%d with %d warps (bk %d, tm %d, tn %d): bm must be 64 "
+                        "or 128, bn 64, 128 or 256, warps = bm/16 (a warpgroup per 64 rows), "
+                        "bk = tm = tn = 0",
+                        s->kernel, arb_precision_name(s->prec), b->bm, b->bn, b->warps, b->bk,
+                        b->tm, b->tn);
+    if (b->bn == 256 && arb_staged_pieces(s->prec) > 1)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                        "%s (%s): bn = 256 is for one-piece modes (promoted partial sums would "
+                        "need 256 accumulator registers per thread)",
+                        s->kernel, arb_precision_name(s->prec));
+    if (b->stages < 3 || b->stages > 8)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED, "%s (%s): stages = %d must be 3..8", s->kernel,
+                        arb_precision_name(s->prec), b->stages);
+    int64_t smem = tc_smem_bytes(s);
+    if (smem > OPTIN_SMEM_LIMIT)
+        return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                        "%s (%s): %d stages of a %dx%d tile need %lld bytes of shared memory, "
+                        "above %d",
+                        s->kernel, arb_precision_name(s->prec), b->stages, b->bm, b->bn,
+                        (long long)smem, OPTIN_SMEM_LIMIT);
+    return ARB_OK;
+}
+
+static arb_status check_decode(const arb_spec *s, arb_err *err)
+{
+    arb_status st = check_shape_common(s, err);
+    if (!st)
+        st = check_gs(s, s->N, s->K, err);
+    if (!st && s->blocks.warps != 8)
+        st = ARB_FAIL(err, ARB_ERR_UNSUPPORTED, "%s: warps = %d, the kernel has 8 (64 x 64 tiles)",
+                      s->kernel, s->blocks.warps);
+    if (!st && (s->variant & ~ARB_VARIANT_TRANS))
+        st = ARB_FAIL(err, ARB_ERR_INVALID_ARG, "%s: unknown variant bits 0x%x", s->kernel,
+                      (unsigned)s->variant);
+    return st;
+}
+
+static arb_blocks default_decode(const arb_spec *s)
+{
+    (void)s;
+    return (arb_blocks){0, 0, 0, 0, 0, 8, 0};
+}
+
+static void dims_tc(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    dims(g, b, ceil_div(s->N, s->blocks.bn), ceil_div(s->M, s->blocks.bm), s->blocks.warps);
+    *smem = (unsigned)tc_smem_bytes(s);
+}
+
+/* ternary_decode: one block per 64 x 64 tile of W over its padded extents. */
+static void dims_decode(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    int trans = (s->variant & ARB_VARIANT_TRANS) != 0;
+    int64_t n_extent = arb_staged_pad(s->N, trans ? ARB_STAGE_COLS : ARB_STAGE_ROWS);
+    int64_t k_extent = arb_staged_pad(s->K, trans ? ARB_STAGE_ROWS : ARB_STAGE_COLS);
+    dims(g, b, k_extent / 64, n_extent / 64, 8);
+    *smem = 0;
+}
+
+/* act_split: a thread per 8 elements of the padded planes. */
+static void dims_split(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    int64_t count = arb_staged_pad(s->M, ARB_STAGE_ROWS) * arb_staged_pad(s->K, ARB_STAGE_COLS);
+    dims_count(count / 8, s, g, b, smem);
+}
+
+static void work_tc(const arb_spec *s, double *bytes, double *flops)
+{
+    double M = (double)s->M, N = (double)s->N, K = (double)s->K;
+    double elem = arb_staged_elem_bytes(s->prec);
+    *flops = 2.0 * M * N * K; /* the useful GEMM, whatever the number of pieces */
+    *bytes = arb_staged_pieces(s->prec) * M * K * elem + N * K * elem + 4.0 * M * N;
+}
+
+static void work_decode(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = 0;
+    *bytes = (double)s->N * (double)s->K / 5.0 + (double)s->N * (double)s->K / (double)s->gs +
+             (double)arb_staged_weight_bytes(s->N, s->K, s->prec,
+                                             (s->variant & ARB_VARIANT_TRANS) != 0);
+}
+
+static void work_split(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = 0;
+    *bytes = 4.0 * (double)s->M * (double)s->K + (double)arb_staged_act_bytes(s->M, s->K, s->prec);
+}
+
 /* ---- work (minimum bytes moved, flops) for arb-bench ------------------------ */
 
 static double packed_bytes(const arb_spec *s) { return (double)s->N * (double)s->K / 5.0; }
@@ -582,48 +750,54 @@ static void work_xent(const arb_spec *s, double *bytes, double *flops)
 
 static const arb_kernel_def registry[] = {
     {"ternary_fwd", "ternary_fwd.cu", ALL_PRECISIONS, FWD_CANDS, default_fwd, check_fwd,
-     dims_fwd, work_fwd},
+     dims_fwd, work_fwd, NULL},
     {"ternary_grad_x", "ternary_grad_x.cu", ALL_PRECISIONS, FWD_CANDS, default_grad_x,
-     check_grad_x, dims_grad_x, work_fwd},
+     check_grad_x, dims_grad_x, work_fwd, NULL},
     {"grad_weight", "grad_weight.cu", FP32_ONLY, GEMM_CANDS, default_outer, check_outer,
-     dims_outer, work_outer},
+     dims_outer, work_outer, NULL},
     {"grad_sign", "grad_sign.cu", FP32_ONLY, GEMM_CANDS, default_outer, check_outer, dims_outer,
-     work_outer},
+     work_outer, NULL},
     {"ternary_update_direct", "ternary_update_direct.cu",
      PREC_BIT(ARB_PREC_FP32) | PREC_BIT(ARB_PREC_BF16X2), FWD_CANDS, default_update, check_update,
-     dims_outer, work_outer},
+     dims_outer, work_outer, NULL},
     {"ternary_step", "ternary_step.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
-     check_weight_elementwise, dims_bytes, work_step},
+     check_weight_elementwise, dims_bytes, work_step, NULL},
     {"update_E", "update_E.cu", FP32_ONLY, RUN_CANDS, default_run, check_run, dims_run,
-     work_update_E},
+     work_update_E, NULL},
     {"update_E_apply", "update_E_apply.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
-     check_weight_elementwise, dims_groups, work_apply},
+     check_weight_elementwise, dims_groups, work_apply, NULL},
     {"rmsnorm_fwd", "rmsnorm_fwd.cu", FP32_ONLY, ROW_CANDS, default_rows, check_rows_norm,
-     dims_rows, work_rmsnorm_fwd},
+     dims_rows, work_rmsnorm_fwd, NULL},
     {"rmsnorm_bwd", "rmsnorm_bwd.cu", FP32_ONLY, ROW_CANDS, default_rows, check_rows_norm,
-     dims_rows, work_rmsnorm_bwd},
+     dims_rows, work_rmsnorm_bwd, NULL},
     {"embed_fwd", "embed_fwd.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_embed,
-     dims_mk, work_embed_fwd},
+     dims_mk, work_embed_fwd, NULL},
     {"embed_bwd_accum", "embed_bwd_accum.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
-     check_plain, dims_mk, work_embed_accum},
+     check_plain, dims_mk, work_embed_accum, NULL},
     {"embed_bwd_sign", "embed_bwd_sign.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
-     check_plain, dims_nk, work_embed_sign},
+     check_plain, dims_nk, work_embed_sign, NULL},
     {"gather_context", "gather_context.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
-     check_plain, dims_mk, work_gather},
+     check_plain, dims_mk, work_gather, NULL},
     {"sample_positions", "sample_positions.cu", FP32_ONLY, ELEM_CANDS, default_elementwise,
-     check_plain, dims_m, work_sample},
+     check_plain, dims_m, work_sample, NULL},
     {"step_advance", "step_advance.cu", FP32_ONLY, NULL, 0, default_single, check_plain, dims_m,
-     work_none},
+     work_none, NULL},
     {"relu_fwd", "relu_fwd.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_plain, dims_m,
-     work_relu_fwd},
+     work_relu_fwd, NULL},
     {"relu_bwd", "relu_bwd.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_plain, dims_m,
-     work_three},
+     work_three, NULL},
     {"add", "add.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_plain, dims_m,
-     work_three},
+     work_three, NULL},
     {"xent_fwd", "xent_fwd.cu", FP32_ONLY, ROW_CANDS, default_rows, check_plain, dims_rows,
-     work_xent},
+     work_xent, NULL},
     {"xent_bwd", "xent_bwd.cu", FP32_ONLY, ROW_CANDS, default_rows, check_plain, dims_rows,
-     work_xent},
+     work_xent, NULL},
+    {"ternary_decode", "ternary_decode.cu", TC_PRECISIONS, NULL, 0, default_decode, check_decode,
+     dims_decode, work_decode, NULL},
+    {"act_split", "act_split.cu", TC_PRECISIONS, ELEM_CANDS, default_elementwise, check_plain,
+     dims_split, work_split, NULL},
+    {"tc_gemm", "tc_gemm.cu", TC_PRECISIONS, tc_candidates, COUNT(tc_candidates), default_tc,
+     check_tc, dims_tc, work_tc, "sm_90a"},
 };
 
 int arb_kernel_count(void) { return COUNT(registry); }
@@ -742,16 +916,28 @@ static int32_t e_variant(int e_enabled, arb_e_score score)
     return score == ARB_E_SCORE_SIGN ? ARB_VARIANT_E_SIGN : ARB_VARIANT_E_GRAD;
 }
 
+/* y[M,N] = x[M,K] W^T staged: decode W (N x K), split x (M x K), then a
+ * GEMM over K with N output columns. */
 int arb_plan_ternary_fwd(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
-                         arb_spec *out)
+                         const char *arch, arb_spec *out)
 {
-    return add(out, 0, "ternary_fwd", M, N, K, gs, prec, 0);
+    if (!arb_staged_applies(M, prec, arch))
+        return add(out, 0, "ternary_fwd", M, N, K, gs, prec, 0);
+    int n = add(out, 0, "ternary_decode", 1, N, K, gs, prec, 0);
+    n = add(out, n, "act_split", M, 1, K, 1, prec, 0);
+    return add(out, n, "tc_gemm", M, N, K, 1, prec, 0);
 }
 
+/* gx[M,K] = gy[M,N] W staged: decode W^T (K x N), split gy (M x N), then a
+ * GEMM over N with K output columns. */
 int arb_plan_ternary_grad_x(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
-                            arb_spec *out)
+                            const char *arch, arb_spec *out)
 {
-    return add(out, 0, "ternary_grad_x", M, N, K, gs, prec, 0);
+    if (!arb_staged_applies(M, prec, arch))
+        return add(out, 0, "ternary_grad_x", M, N, K, gs, prec, 0);
+    int n = add(out, 0, "ternary_decode", 1, N, K, gs, prec, ARB_VARIANT_TRANS);
+    n = add(out, n, "act_split", M, 1, N, 1, prec, 0);
+    return add(out, n, "tc_gemm", M, K, N, 1, prec, 0);
 }
 
 int arb_plan_grad_weight(int64_t M, int64_t N, int64_t K, arb_spec *out)
@@ -871,10 +1057,10 @@ int arb_plan_xent_bwd(int64_t M, int64_t V, arb_spec *out)
 }
 
 int arb_plan_linear(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
-                    const arb_linear_update *update, arb_spec *out)
+                    const char *arch, const arb_linear_update *update, arb_spec *out)
 {
-    int n = arb_plan_ternary_fwd(M, N, K, gs, prec, out);
-    n += arb_plan_ternary_grad_x(M, N, K, gs, prec, out + n);
+    int n = arb_plan_ternary_fwd(M, N, K, gs, prec, arch, out);
+    n += arb_plan_ternary_grad_x(M, N, K, gs, prec, arch, out + n);
     if (update && (update->step || update->e_enabled))
         n += arb_plan_update_direct(M, N, K, gs, prec, update->step, update->e_enabled ? 1 : 0,
                                     update->score, out + n);

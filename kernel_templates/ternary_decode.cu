@@ -1,0 +1,79 @@
+/*
+ * ternary_decode.cu - the dense tensor-core operand of a ternary weight:
+ * W[n][k] = T * 2^E decoded exactly (E in [-32, 31] fits the 8-bit exponent
+ * of bf16 and of fp32/tf32) into bf16 bits (tf32 mode: fp32 bits), in the
+ * padded K-major layout of staged.cuh. Exact, so tests compare it bit for bit.
+ *
+ *   VARIANT 0                 out[n][k], n padded to ARB_STAGE_ROWS, k to _COLS
+ *   VARIANT ARB_VARIANT_TRANS out[k][n], k padded to ARB_STAGE_ROWS, n to _COLS
+ *                             (grad_x = gy . W reduces over n)
+ *
+ * Grid: one block per 64 x 64 tile of W over the padded extents (both are
+ * multiples of 64); 256 threads. Each thread decodes 16 trits of a row into
+ * shared memory, then writes 16 elements of a row of the output, so both the
+ * packed reads and the dense writes stay contiguous in either orientation.
+ * Reference: engine/src/cpu/staged.c (arb_cpu_ternary_decode).
+ */
+#include "arb_common.cuh"
+#include "staged.cuh"
+
+template <ARB_SPEC_PARAMS>
+__global__ void __launch_bounds__(256)
+    ternary_decode_kernel(const u8 *__restrict__ packed, const i8 *__restrict__ E,
+                          void *__restrict__ out)
+{
+    constexpr bool TRANS = (VARIANT & ARB_VARIANT_TRANS) != 0;
+    constexpr bool WIDE = arb_staged<PREC>::TF32;
+    constexpr int OUT_COLS = TRANS ? ARB_PAD(N, ARB_STAGE_COLS) : ARB_PAD(K, ARB_STAGE_COLS);
+    __shared__ u32 tile[64][65]; /* bits of W[n0 + i][k0 + j]; +1 column: fewer bank conflicts */
+
+    const int n0 = blockIdx.y * 64, k0 = blockIdx.x * 64;
+    const int r = threadIdx.x >> 2, c0 = (threadIdx.x & 3) * 16;
+    {
+        /* Walk the row's digits in order: one division by 5 for the first
+         * trit, then a byte load every fifth trit and constant divisions by
+         * 3 (multiply-shifts) in between. */
+        const int n = n0 + r, k_first = k0 + c0;
+        const int valid = n < N ? min(16, K - k_first) : 0;
+        i64 lin = (i64)n * K + k_first;
+        i64 byte_at = lin / 5;
+        u32 digit = (u32)(lin % 5);
+        u32 v = valid > 0 ? (u32)packed[byte_at] / arb_pow3(digit) : 0u;
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            u32 bits = 0u;
+            if (i < valid) {
+                const u32 code = v % 3u; /* T + 1 */
+                const u32 e = (u32)(E[(lin + i) / GS] + 127);
+                if (code != 1u) /* sign from the code, exponent E + 127, mantissa 0 */
+                    bits = WIDE ? ((u32)(code == 0u) << 31 | e << 23)
+                                : ((u32)(code == 0u) << 15 | e << 7);
+                v /= 3u;
+                if (++digit == 5u && i + 1 < valid) {
+                    digit = 0u;
+                    v = (u32)packed[++byte_at];
+                }
+            }
+            tile[r][c0 + i] = bits;
+        }
+    }
+    __syncthreads();
+
+    const i64 row = (TRANS ? k0 : n0) + r, col = (TRANS ? n0 : k0) + c0;
+    u32 v[16];
+#pragma unroll
+    for (int i = 0; i < 16; i++)
+        v[i] = TRANS ? tile[c0 + i][r] : tile[r][c0 + i];
+    if (WIDE) {
+        uint4 *dst = (uint4 *)((u32 *)out + row * OUT_COLS + col);
+#pragma unroll
+        for (int q = 0; q < 4; q++)
+            dst[q] = make_uint4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
+    } else {
+        uint4 *dst = (uint4 *)((unsigned short *)out + row * OUT_COLS + col);
+#pragma unroll
+        for (int q = 0; q < 2; q++)
+            dst[q] = make_uint4(v[8 * q] | v[8 * q + 1] << 16, v[8 * q + 2] | v[8 * q + 3] << 16,
+                                v[8 * q + 4] | v[8 * q + 5] << 16, v[8 * q + 6] | v[8 * q + 7] << 16);
+    }
+}
