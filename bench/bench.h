@@ -19,6 +19,8 @@
  *     cublas.c   dlopen'ed cuBLAS GEMMs (the dense peers)
  *     peers.c    ceilings (copy rate, cuBLAS) and peer measurements
  *     measure.c  check, time and record one spec's candidates
+ *     ops.c      --gemm: whole ops in every mode as the trainer runs them
+ *                (staged or fused), checked, timed, beside cuBLAS
  *     jit.c      compile, cache-hit and launch-overhead figures
  *     step.c     one training step by kernel (needs the trainer's model)
  *     main.c     modes and exit codes
@@ -139,6 +141,7 @@ typedef struct bench_plan {
     bench_item *items;
     int count;
     char source[512]; /* where the shapes came from, for messages */
+    char arch[16];    /* the target the plans were made for ("" when none) */
 } bench_plan;
 
 /* The built-in base shapes (SPEC §6 `base`: batch 1024, ctx 16, D 256,
@@ -148,10 +151,21 @@ extern const char bench_builtin_shapes[];
 /* The specs the options ask for: --gemm shapes, or --kernel with --shape,
  * or a shapes file (given, else prewarm/shapes/base.txt under
  * `source_dir` when present, else the built-in base shapes), filtered by
- * --kernel. ARB_ERR_PARSE etc. with the message in err. */
+ * --kernel. `arch` is the target the trainer's plans are made for (ARB_ARCH
+ * or the device's, e.g. "sm_90a"; NULL: none, so no arch-specific kernel):
+ * shapes expand to what the trainer launches there, and --gemm lists the
+ * fused ternary_fwd / ternary_grad_x plus the staged kernels where the
+ * plan on `arch` is staged. ARB_ERR_PARSE etc. with the message in err. */
 arb_status bench_plan_build(const bench_options *o, const char *source_dir, arb_precision prec,
-                            bench_plan *plan, arb_err *err);
+                            const char *arch, bench_plan *plan, arb_err *err);
 void bench_plan_free(bench_plan *plan);
+
+/* The kernels an op ("ternary_fwd" or "ternary_grad_x") launches at this
+ * shape and mode on target `arch` (NULL: none), as the jit backend plans
+ * it, joined by '+' ("ternary_decode+act_split+tc_gemm"). Returns how many
+ * (0 for another op or a mode the op lacks). */
+int bench_op_plan(const char *op, int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
+                  const char *arch, char *buf, size_t len);
 
 /* One candidate configuration of a spec. */
 typedef struct bench_candidate {
@@ -248,7 +262,8 @@ double bench_tolerance(arb_precision prec);
 
 /* ---- kernel parameter layouts (layout.c) --------------------------------------- */
 
-typedef enum bench_type { BT_F32, BT_I8, BT_U8, BT_I32, BT_I64, BT_U64 } bench_type;
+/* BT_BF16: bf16 bit patterns (u16), the staged tensor-core operands. */
+typedef enum bench_type { BT_F32, BT_I8, BT_U8, BT_I32, BT_I64, BT_U64, BT_BF16 } bench_type;
 
 typedef enum bench_gen {
     GEN_ZERO,     /* all zero */
@@ -258,6 +273,7 @@ typedef enum bench_gen {
     GEN_TRITS,    /* packed ternary, `count` trits uniform over {-1,0,1} */
     GEN_BYTES,    /* uniform bytes (u8) */
     GEN_CONST,    /* every element = lo */
+    GEN_BF16,     /* bf16 bits (BT_BF16) of GEN_FLOAT values: valid tensor-core operands */
 } bench_gen;
 
 typedef enum bench_role {
@@ -337,7 +353,8 @@ int bench_compare(const bench_layout *l, void *const *got, void *const *ref, dou
 /* ---- result rows (report.c) ----------------------------------------------------- */
 
 typedef struct bench_row {
-    char kind[12];     /* "kernel", "peer", "ceiling", "jit", "step" */
+    char kind[12];     /* "kernel", "peer", "ceiling", "jit", "step", "op" (a whole op,
+                          --gemm: see report.c) */
     char name[48];     /* kernel stem, peer ("cublas_fp32", "cublas_tf32", "cublas_bf16",
                           "copy"), ceiling or jit figure name */
     char group[192];   /* table group / plot panel (bench_group_name), "" for ceilings */

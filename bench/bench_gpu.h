@@ -165,8 +165,22 @@ struct bench_run {
  * rows. */
 arb_status bench_measure_plan(bench_run *run, const bench_plan *plan, arb_err *err);
 
+/* Compile `specs` (blocks as given) into the cache on several threads,
+ * with a progress line; failures surface when the specs are loaded. */
+void bench_prepare_specs(bench_gpu *g, const arb_spec *specs, int n);
+
 /* After a sweep: what a fresh engine now resolves each spec to. */
 void bench_print_engine_choice(bench_run *run, const bench_plan *plan, FILE *out);
+
+/* ---- whole ops (ops.c) --------------------------------------------------------------- */
+
+/* --gemm: every shape's ternary_fwd and ternary_grad_x op in every mode,
+ * run through a jit backend on the run's engine exactly as the trainer
+ * calls them (staged or fused), checked against the fp32 op and float64
+ * rows, timed, and set beside the cuBLAS peer of the mode: "op" rows.
+ * Returns an error only when the run cannot go on (context lost,
+ * interrupted); per-op failures are rows (counted in run->failures). */
+arb_status bench_measure_ops(bench_run *run, arb_err *err);
 
 /* ---- JIT figures (jit.c) and the training step (step.c) ----------------------------- */
 

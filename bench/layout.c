@@ -10,7 +10,10 @@
  * Shape conventions (engine/src/jit/kernels.c): GEMMs use M, N, K; per
  * weight kernels N x K with gs; rmsnorm M rows of K = D; embed M lookups
  * into a V x D table (N = V, K = D); gather_context K = ctx; element-wise
- * kernels M elements; xent M rows of N = V logits.
+ * kernels M elements; xent M rows of N = V logits; the staged tensor-core
+ * path (sm_90a) ternary_decode an N x K weight (variant TRANS writes W^T),
+ * act_split M rows of K, tc_gemm an M x N output over a reduction of K,
+ * each staged buffer as big as arb_staged_weight_bytes / _act_bytes say.
  *
  * Update kernels run with theta = phi = 2 and accumulators drawn from
  * [-2, 2], so a check run flips trits and moves scales: a configuration
@@ -38,6 +41,7 @@ static size_t type_size(bench_type t)
     case BT_I32: return 4;
     case BT_I64: return 8;
     case BT_U64: return 8;
+    case BT_BF16: return 2;
     }
     return 1;
 }
@@ -94,6 +98,21 @@ static void guard(bench_layout *l, bench_role role)
 static void flips(bench_layout *l)
 {
     add_buf(l, "flips", BT_U64, 1, ROLE_STATE, GEN_ZERO, 0, 0, CMP_EXACT, 0);
+}
+
+/* A staged operand of `bytes` (kernels.h arb_staged_*): bf16 bits, or fp32
+ * in tf32 mode. Written ones are compared byte for byte (exact kernels). */
+static int staged_out(bench_layout *l, size_t bytes, arb_precision prec)
+{
+    int wide = arb_staged_elem_bytes(prec) == 4;
+    return add_buf(l, "out", wide ? BT_F32 : BT_BF16, bytes / (wide ? 4 : 2), ROLE_OUT, GEN_ZERO,
+                   0, 0, CMP_EXACT, 0);
+}
+static int staged_in(bench_layout *l, const char *name, size_t bytes, arb_precision prec)
+{
+    int wide = arb_staged_elem_bytes(prec) == 4;
+    return add_buf(l, name, wide ? BT_F32 : BT_BF16, bytes / (wide ? 4 : 2), ROLE_IN,
+                   wide ? GEN_FLOAT : GEN_BF16, 0, 0, CMP_NONE, 0);
 }
 
 /* The largest r such that sums of `terms` products of integers in [-r, r]
@@ -246,6 +265,28 @@ arb_status bench_layout_for(const arb_spec *s, bench_layout *l, arb_err *err)
         l->bufs[logits].scale = 4.0;
         add_buf(l, "target", BT_I32, M, ROLE_IN, GEN_INT, 0, s->N - 1, CMP_NONE, 0);
         add_buf(l, "glogits", BT_F32, M * N, ROLE_OUT, GEN_ZERO, 0, 0, CMP_REL, 1e-6);
+    } else if (strcmp(k, "ternary_decode") == 0) {
+        /* W (or W^T) decoded into the padded tensor-core operand: exact, so
+         * every configuration must match the default bit for bit, padding
+         * (zeros) included. */
+        int trans = (s->variant & ARB_VARIANT_TRANS) != 0;
+        l->buf_packed = trits(l, NK, ROLE_IN);
+        l->buf_E = scales(l, "E", groups, ROLE_IN, -4, 0);
+        l->buf_out = staged_out(l, arb_staged_weight_bytes(s->N, s->K, s->prec, trans), s->prec);
+    } else if (strcmp(k, "act_split") == 0) {
+        /* M rows of K activations split into the mode's pieces: exact. */
+        l->buf_a = in_f32(l, "x", M * K);
+        l->buf_out = staged_out(l, arb_staged_act_bytes(s->M, s->K, s->prec), s->prec);
+    } else if (strcmp(k, "tc_gemm") == 0) {
+        /* C[M,N] = A[M,K] . B[N,K]^T on staged operands. They hold valid
+         * random bf16 (tf32: fp32) values, padding included: every
+         * configuration sums the same padded reduction, so they agree with
+         * the default one (the trusted result: tc_gemm has no fp32 mode).
+         * No cuBLAS peer per row (GEMM_NONE): the op rows of --gemm set the
+         * whole staged plan beside cuBLAS. */
+        staged_in(l, "A", arb_staged_act_bytes(s->M, s->K, s->prec), s->prec);
+        staged_in(l, "B", arb_staged_weight_bytes(s->N, s->K, s->prec, 0), s->prec);
+        l->buf_out = add_buf(l, "C", BT_F32, M * N, ROLE_OUT, GEN_ZERO, 0, 0, CMP_REL, tol);
     } else {
         return ARB_FAIL(err, ARB_ERR_NOT_FOUND,
                         "arb-bench has no parameter layout for kernel '%s' (add one to "
@@ -288,6 +329,12 @@ void bench_fill(const bench_buf *b, bench_rng *rng, void *host)
             p[i] = (float)(bench_rng_float(rng) * b->scale);
         return;
     }
+    case GEN_BF16: {
+        uint16_t *p = host;
+        for (size_t i = 0; i < n; i++)
+            p[i] = bench_bf16((float)(bench_rng_float(rng) * b->scale));
+        return;
+    }
     case GEN_SMALLINT: {
         float *p = host;
         for (size_t i = 0; i < n; i++)
@@ -305,6 +352,7 @@ void bench_fill(const bench_buf *b, bench_rng *rng, void *host)
             case BT_I64: ((int64_t *)host)[i] = v; break;
             case BT_U64: ((uint64_t *)host)[i] = (uint64_t)v; break;
             case BT_F32: ((float *)host)[i] = (float)v; break;
+            case BT_BF16: ((uint16_t *)host)[i] = bench_bf16((float)v); break;
             }
         }
         return;
@@ -320,6 +368,11 @@ static void value_text(const bench_buf *b, const void *p, int64_t i, char *buf, 
     case BT_I32: snprintf(buf, len, "%d", ((const int32_t *)p)[i]); break;
     case BT_I64: snprintf(buf, len, "%" PRId64, ((const int64_t *)p)[i]); break;
     case BT_U64: snprintf(buf, len, "%" PRIu64, ((const uint64_t *)p)[i]); break;
+    case BT_BF16: {
+        uint16_t h = ((const uint16_t *)p)[i];
+        snprintf(buf, len, "%.9g (bf16 0x%04x)", (double)bench_bf16_to_float(h), h);
+        break;
+    }
     }
 }
 

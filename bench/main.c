@@ -96,6 +96,23 @@ static int need_gpu(void)
     return BENCH_EXIT_USAGE;
 }
 
+/* The target the trainer's plans are made for, which decides whether the
+ * big tensor-core GEMMs are staged (sm_90a): ARB_ARCH when set, as the
+ * engine takes it, else the device's; NULL without a GPU (a dry run on a
+ * machine without one lists the plans of no particular target). */
+static const char *plan_arch(const bench_options *o, const arb_settings *s, char *buf,
+                             size_t len)
+{
+    const char *set = arb_settings_get(s, ARB_SET_ARCH);
+    if (set && set[0]) {
+        bench_copy(buf, len, set);
+        return buf;
+    }
+    if (arb_device_arch(o->device, buf, len, NULL) != ARB_OK)
+        return NULL;
+    return buf;
+}
+
 static int run_jit(const bench_options *o, const bench_plan *plan, bench_report *r)
 {
     arb_err err = {0};
@@ -163,6 +180,10 @@ static int run_measure(const bench_options *o, const bench_plan *plan, const arb
     run.sweep = o->mode == BENCH_MODE_SWEEP;
     run.record = (run.sweep || o->has_blocks) && !o->no_record;
     st = bench_measure_plan(&run, plan, &err);
+    /* --gemm: then each shape's whole ops in every mode, as the trainer
+     * runs them (the kernel rows above time the plan's kernels alone). */
+    if (!st && o->n_gemm > 0)
+        st = bench_measure_ops(&run, &err);
     if (run.sweep)
         bench_mark_winners(r);
     bench_print_table(stdout, r);
@@ -234,8 +255,10 @@ int main(int argc, char **argv)
         return out;
     }
 
+    char arch[16];
     bench_plan plan;
-    arb_status st = bench_plan_build(&o, ARB_BENCH_SOURCE_DIR, prec, &plan, &err);
+    arb_status st = bench_plan_build(&o, ARB_BENCH_SOURCE_DIR, prec,
+                                     plan_arch(&o, &settings, arch, sizeof(arch)), &plan, &err);
     if (st)
         return error_exit(&err, plan_exit_code(st));
     int code;

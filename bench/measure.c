@@ -284,6 +284,10 @@ static const bench_peer *peer_of(bench_run *run, instance *in)
 {
     if (run->g->opt->no_peers)
         return NULL;
+    /* tc_gemm is compute-bound: a copy of its bytes is no peer, and its
+     * cuBLAS comparison is the whole staged plan's (the --gemm op rows). */
+    if (strcmp(in->spec.kernel, "tc_gemm") == 0)
+        return NULL;
     if (in->l.gemm == GEMM_NONE) {
         double bytes = 0, flops = 0;
         in->def->work(&in->spec, &bytes, &flops);
@@ -433,9 +437,41 @@ static void *compile_worker(void *vjob)
     }
 }
 
-/* Every (spec, configuration) the run will load, compiled into the cache by
- * several threads. Failures are not reported here: the measurement meets
- * them again and records them. */
+/* Compile `specs` (blocks as given) into the cache on several threads.
+ * Failures are not reported here: the measurement meets them again and
+ * records them. */
+void bench_prepare_specs(bench_gpu *g, const arb_spec *specs, int n)
+{
+    arb_engine *e = g->engine;
+    arb_cache *cache = arb_engine_cache(e);
+    if (!cache || !arb_cache_writable(cache) || n <= 0)
+        return; /* nowhere to keep the results */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = cpus < 1 ? 1 : cpus > 16 ? 16 : (int)cpus;
+    if (threads > n)
+        threads = n;
+    compile_job job = {e, specs, n, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    double start_ms = bench_now_ms();
+    if (!g->opt->quiet)
+        fprintf(stderr, "arb-bench: preparing %d kernels in the cache on %d threads...\n", n,
+                threads);
+    pthread_t tid[16];
+    int started = 0;
+    for (int t = 0; t < threads; t++)
+        if (pthread_create(&tid[t], NULL, compile_worker, &job) == 0)
+            started++;
+    if (started == 0)
+        compile_worker(&job);
+    for (int t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    if (!g->opt->quiet)
+        fprintf(stderr, "arb-bench: %d compiled, %d already cached, %d failed (%.1f s)\n",
+                job.compiled, n - job.compiled - job.failed, job.failed,
+                (bench_now_ms() - start_ms) / 1e3);
+    pthread_mutex_destroy(&job.lock);
+}
+
+/* Every (spec, configuration) the run will load, compiled in parallel. */
 static void precompile(bench_run *run, const bench_plan *plan)
 {
     arb_engine *e = run->g->engine;
@@ -477,29 +513,7 @@ static void precompile(bench_run *run, const bench_plan *plan)
                 n++;
         }
     }
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = cpus < 1 ? 1 : cpus > 16 ? 16 : (int)cpus;
-    if (threads > n)
-        threads = n;
-    compile_job job = {e, specs, n, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
-    double start_ms = bench_now_ms();
-    if (!run->g->opt->quiet)
-        fprintf(stderr, "arb-bench: preparing %d kernels in the cache on %d threads...\n", n,
-                threads);
-    pthread_t tid[16];
-    int started = 0;
-    for (int t = 0; t < threads; t++)
-        if (pthread_create(&tid[t], NULL, compile_worker, &job) == 0)
-            started++;
-    if (started == 0)
-        compile_worker(&job);
-    for (int t = 0; t < started; t++)
-        pthread_join(tid[t], NULL);
-    if (!run->g->opt->quiet)
-        fprintf(stderr, "arb-bench: %d compiled, %d already cached, %d failed (%.1f s)\n",
-                job.compiled, n - job.compiled - job.failed, job.failed,
-                (bench_now_ms() - start_ms) / 1e3);
-    pthread_mutex_destroy(&job.lock);
+    bench_prepare_specs(run->g, specs, n);
     free(specs);
     free(cands);
 }

@@ -4,7 +4,9 @@
  *
  * Shapes come from flags (--gemm, --kernel with --shape) or a shapes.txt
  * (SPEC §5), expanded by arb_shapes_expand into exactly the kernels the
- * trainer launches, so a sweep tunes what training runs.
+ * trainer launches on the run's target (ARB_ARCH, else the device's; on
+ * sm_90a the big tensor-core GEMMs are staged), so a sweep tunes what
+ * training runs.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -65,36 +67,73 @@ static arb_status spec_for(const char *kernel, int64_t M, int64_t N, int64_t K, 
     return st;
 }
 
-static arb_status plan_gemm(const bench_options *o, arb_precision prec, bench_plan *p,
-                            arb_err *err)
+/* --gemm: per shape, the fused ternary_fwd and ternary_grad_x kernels (the
+ * previous path, measured beside the new one even where the trainer no
+ * longer launches them), then the kernels the trainer's plan runs on
+ * `arch` when it is another: on sm_90a from ARB_STAGED_MIN_ROWS rows on,
+ * ternary_decode, act_split and tc_gemm (a decoded weight shared by two
+ * shapes of the same N x K is listed once). */
+static arb_status plan_gemm(const bench_options *o, arb_precision prec, const char *arch,
+                            bench_plan *p, arb_err *err)
 {
     static const char *const kernels[2] = {"ternary_fwd", "ternary_grad_x"};
     for (int g = 0; g < o->n_gemm; g++) {
         const bench_gemm_shape *s = &o->gemm[g];
         for (int k = 0; k < 2; k++) {
-            if (o->kernel && strcmp(o->kernel, kernels[k]) != 0)
-                continue;
             arb_spec spec;
-            arb_status st = spec_for(kernels[k], s->M, s->N, s->K, s->gs, prec, 1, 0, &spec, err);
-            if (!st)
-                st = plan_add(p, &spec, 0, 0, err);
+            arb_status st = ARB_OK;
+            if (!o->kernel || strcmp(o->kernel, kernels[k]) == 0) {
+                st = spec_for(kernels[k], s->M, s->N, s->K, s->gs, prec, 1, 0, &spec, err);
+                if (!st)
+                    st = plan_add(p, &spec, 0, 0, err);
+            }
+            if (st)
+                return st;
+            arb_spec staged[ARB_PLAN_MAX];
+            int n = k == 0 ? arb_plan_ternary_fwd(s->M, s->N, s->K, s->gs, prec, arch, staged)
+                           : arb_plan_ternary_grad_x(s->M, s->N, s->K, s->gs, prec, arch, staged);
+            if (n < 2) /* the fused kernel itself (or nothing the mode can run) */
+                continue;
+            for (int i = 0; i < n && !st; i++)
+                if (!o->kernel || strcmp(o->kernel, staged[i].kernel) == 0)
+                    st = plan_add(p, &staged[i], 0, 0, err);
             if (st)
                 return st;
         }
     }
     if (p->count == 0)
         return ARB_FAIL(err, ARB_ERR_INVALID_ARG,
-                        "--gemm measures ternary_fwd and ternary_grad_x; --kernel %s selects "
-                        "neither",
-                        o->kernel);
+                        "--gemm measures ternary_fwd and ternary_grad_x (and on sm_90a from "
+                        "M=%d on ternary_decode, act_split and tc_gemm); --kernel %s selects "
+                        "none of them here",
+                        ARB_STAGED_MIN_ROWS, o->kernel);
     snprintf(p->source, sizeof(p->source), "--gemm");
     return ARB_OK;
+}
+
+int bench_op_plan(const char *op, int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
+                  const char *arch, char *buf, size_t len)
+{
+    arb_spec plan[ARB_PLAN_MAX];
+    int n = 0;
+    if (strcmp(op, "ternary_fwd") == 0)
+        n = arb_plan_ternary_fwd(M, N, K, gs, prec, arch, plan);
+    else if (strcmp(op, "ternary_grad_x") == 0)
+        n = arb_plan_ternary_grad_x(M, N, K, gs, prec, arch, plan);
+    if (!len)
+        return n;
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, len - used, "%s%s", i ? "+" : "", plan[i].kernel);
+    }
+    return n;
 }
 
 static int file_exists(const char *path) { return access(path, R_OK) == 0; }
 
 static arb_status plan_shapes(const bench_options *o, const char *source_dir, arb_precision prec,
-                              bench_plan *p, arb_err *err)
+                              const char *arch, bench_plan *p, arb_err *err)
 {
     arb_shapes shapes;
     memset(&shapes, 0, sizeof(shapes));
@@ -119,7 +158,7 @@ static arb_status plan_shapes(const bench_options *o, const char *source_dir, ar
         return st;
     arb_expanded *expanded = NULL;
     int count = 0;
-    st = arb_shapes_expand(&shapes, prec, &expanded, &count, err);
+    st = arb_shapes_expand(&shapes, prec, arch, &expanded, &count, err);
     for (int i = 0; st == ARB_OK && i < count; i++) {
         if (o->kernel && strcmp(expanded[i].spec.kernel, o->kernel) != 0)
             continue;
@@ -134,12 +173,13 @@ static arb_status plan_shapes(const bench_options *o, const char *source_dir, ar
 }
 
 arb_status bench_plan_build(const bench_options *o, const char *source_dir, arb_precision prec,
-                            bench_plan *plan, arb_err *err)
+                            const char *arch, bench_plan *plan, arb_err *err)
 {
     memset(plan, 0, sizeof(*plan));
+    bench_copy(plan->arch, sizeof(plan->arch), arch);
     arb_status st;
     if (o->n_gemm) {
-        st = plan_gemm(o, prec, plan, err);
+        st = plan_gemm(o, prec, arch, plan, err);
     } else if (o->has_shape) {
         arb_spec spec;
         st = spec_for(o->kernel, o->M, o->N, o->K, o->gs, prec, o->has_precision,
@@ -150,7 +190,7 @@ arb_status bench_plan_build(const bench_options *o, const char *source_dir, arb_
             st = plan_add(plan, &spec, o->has_blocks, 0, err);
         snprintf(plan->source, sizeof(plan->source), "--kernel %s --shape", o->kernel);
     } else {
-        st = plan_shapes(o, source_dir, prec, plan, err);
+        st = plan_shapes(o, source_dir, prec, arch, plan, err);
     }
     if (st)
         bench_plan_free(plan);
@@ -243,8 +283,9 @@ void bench_print_dry_run(FILE *out, const bench_options *o, const bench_plan *pl
         fprintf(out, "arb-bench --dry-run: out of memory\n");
         return;
     }
-    fprintf(out, "arb-bench --dry-run: %s of %d kernel specs from %s\n", mode_names[o->mode],
-            plan->count, plan->source);
+    fprintf(out, "arb-bench --dry-run: %s of %d kernel specs from %s (target %s)\n",
+            mode_names[o->mode], plan->count, plan->source,
+            plan->arch[0] ? plan->arch : "none: no arch-specific kernel");
     if (o->mode != BENCH_MODE_SWEEP && !(o->has_blocks))
         fprintf(out, "(this mode times each spec in its resolved configuration: the tuned one "
                      "when the cache has it, else the default marked '*'; --sweep-blocks times "

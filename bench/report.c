@@ -17,7 +17,7 @@
  *     "rows": [ row, ... ]
  *   }
  *   row = {
- *     "kind": "kernel" | "peer" | "ceiling" | "jit" | "step",
+ *     "kind": "kernel" | "peer" | "ceiling" | "jit" | "step" | "op",
  *     "name": string,                    kernel stem, peer, ceiling or figure name
  *     "group": string,                   "<kernel> M=.. N=.. K=.. gs=.. <precision>[ variant=v]"
  *     "kernel", "precision": string | null;  "M", "N", "K", "gs", "variant": int | null
@@ -39,6 +39,12 @@
  *     "value": number | null, "unit": string,                  jit, step, ceiling figures
  *     "command": string                  replays the measurement
  *   }
+ * An "op" row (--gemm) times a whole op as the trainer runs it: name and
+ * kernel are the op (ternary_fwd, ternary_grad_x), precision its mode,
+ * config_text the kernels of its plan ("ternary_decode+act_split+tc_gemm"),
+ * bytes and flops the op's minimum work, peer the cuBLAS GEMM of the mode,
+ * rel_err the error against the fp32 op of the same run (null for fp32
+ * itself), value the error against float64 rows (unit "f64_rel_err").
  * Non-finite numbers are written as null. CSV has the same fields (config
  * as seven columns), one header line, RFC 4180 quoting.
  */
@@ -189,6 +195,19 @@ static void fmt_us(char *buf, size_t len, double us)
     fmt_num(buf, len, us, us < 10 ? 2 : us < 1000 ? 1 : 0);
 }
 
+/* "p20..p80" of a row's samples, or "-". */
+static void fmt_spread(char *cell, size_t len, const bench_row *row)
+{
+    if (!isfinite(row->p20_us)) {
+        snprintf(cell, len, "-");
+        return;
+    }
+    char a[32], b[32];
+    fmt_us(a, sizeof(a), row->p20_us);
+    fmt_us(b, sizeof(b), row->p80_us);
+    snprintf(cell, len, "%s..%s", a, b);
+}
+
 static void row_cells(const bench_row *row, char cells[COLS][CELL])
 {
     char shape[96] = "", variant[16] = "";
@@ -210,14 +229,7 @@ static void row_cells(const bench_row *row, char cells[COLS][CELL])
     snprintf(cells[4], CELL, "%s", row->status);
     snprintf(cells[13], CELL, "%s", row->origin);
     fmt_us(cells[5], CELL, row->median_us);
-    if (isfinite(row->p20_us)) {
-        char a[32], b[32];
-        fmt_us(a, sizeof(a), row->p20_us);
-        fmt_us(b, sizeof(b), row->p80_us);
-        snprintf(cells[6], CELL, "%s..%s", a, b);
-    } else {
-        snprintf(cells[6], CELL, "-");
-    }
+    fmt_spread(cells[6], CELL, row);
     fmt_num(cells[7], CELL, row->tflops, row->tflops < 10 ? 2 : 1);
     fmt_num(cells[8], CELL, row->gbps, 0);
     if (isfinite(row->pct_ceiling))
@@ -280,6 +292,84 @@ static void print_section(FILE *out, const bench_report *r, const char *kind, co
     }
 }
 
+/* ---- the op rows (--gemm) ------------------------------------------------------------ */
+
+#define OP_COLS 13
+
+static void op_cells(const bench_row *row, char cells[OP_COLS][CELL])
+{
+    snprintf(cells[0], CELL, "%s", row->name);
+    snprintf(cells[1], CELL, "M=%" PRId64 " N=%" PRId64 " K=%" PRId64 " gs=%" PRId64, row->spec.M,
+             row->spec.N, row->spec.K, row->spec.gs);
+    snprintf(cells[2], CELL, "%s", arb_precision_name(row->spec.prec));
+    snprintf(cells[3], CELL, "%s", row->config);
+    snprintf(cells[4], CELL, "%s", row->status);
+    fmt_us(cells[5], CELL, row->median_us);
+    fmt_spread(cells[6], CELL, row);
+    fmt_num(cells[7], CELL, row->tflops, row->tflops < 10 ? 2 : 1);
+    /* The fp32 op is the reference of the others: its own error is none. */
+    if (isfinite(row->rel_err))
+        snprintf(cells[8], CELL, "%.2e", row->rel_err);
+    else
+        snprintf(cells[8], CELL, "%s", row->spec.prec == ARB_PREC_FP32 ? "ref" : "-");
+    if (isfinite(row->value))
+        snprintf(cells[9], CELL, "%.2e", row->value);
+    else
+        snprintf(cells[9], CELL, "-");
+    snprintf(cells[10], CELL, "%s", row->peer[0] ? row->peer : "-");
+    fmt_us(cells[11], CELL, row->peer_us);
+    if (isfinite(row->peer_ratio))
+        snprintf(cells[12], CELL, "%.2fx", row->peer_ratio);
+    else
+        snprintf(cells[12], CELL, "-");
+}
+
+static const char *const op_headers[OP_COLS] = {
+    "op", "shape", "mode", "plan", "status", "us", "p20..p80", "TFLOP/s", "vs fp32", "vs f64",
+    "peer", "peer us", "vs peer"};
+static const int op_right[OP_COLS] = {0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 1, 1};
+
+static void print_op_cells(FILE *out, char cells[OP_COLS][CELL], const int widths[OP_COLS])
+{
+    for (int c = 0; c < OP_COLS; c++) {
+        int w = c == OP_COLS - 1 ? 0 : widths[c];
+        fprintf(out, "%s%*s", c ? "  " : "", op_right[c] ? widths[c] : -w, cells[c]);
+    }
+    fputc('\n', out);
+}
+
+static void print_ops(FILE *out, const bench_report *r)
+{
+    int widths[OP_COLS];
+    int any = 0;
+    char cells[OP_COLS][CELL];
+    for (int c = 0; c < OP_COLS; c++)
+        widths[c] = (int)strlen(op_headers[c]);
+    for (int i = 0; i < r->count; i++) {
+        if (strcmp(r->rows[i].kind, "op") != 0)
+            continue;
+        any = 1;
+        op_cells(&r->rows[i], cells);
+        for (int c = 0; c < OP_COLS; c++)
+            if ((int)strlen(cells[c]) > widths[c])
+                widths[c] = (int)strlen(cells[c]);
+    }
+    if (!any)
+        return;
+    fprintf(out, "\nops (whole plan as the trainer runs it; us per op call; vs fp32 / vs f64 = "
+                 "rel err against the fp32 op / float64 rows; peer = cuBLAS of the mode on the "
+                 "dense weight, fp32 SGEMM for fp32, bf16x2, bf16x3)\n");
+    for (int c = 0; c < OP_COLS; c++)
+        snprintf(cells[c], CELL, "%s", op_headers[c]);
+    print_op_cells(out, cells, widths);
+    for (int i = 0; i < r->count; i++) {
+        if (strcmp(r->rows[i].kind, "op") != 0)
+            continue;
+        op_cells(&r->rows[i], cells);
+        print_op_cells(out, cells, widths);
+    }
+}
+
 void bench_print_table(FILE *out, const bench_report *r)
 {
     if (r->has_device)
@@ -297,16 +387,20 @@ void bench_print_table(FILE *out, const bench_report *r)
     print_section(out, r, "kernel", "kernels");
     print_section(out, r, "peer", "peers (dense cuBLAS on the dequantized weight; device copy "
                                   "of the same bytes)");
+    print_ops(out, r);
     int notes = 0;
     for (int i = 0; i < r->count; i++) {
         const bench_row *row = &r->rows[i];
-        if (!row->reason[0] || (strcmp(row->kind, "kernel") && strcmp(row->kind, "peer")))
+        if (!row->reason[0] ||
+            (strcmp(row->kind, "kernel") && strcmp(row->kind, "peer") && strcmp(row->kind, "op")))
             continue;
         if (!notes++)
             fprintf(out, "\nnotes:\n");
-        char brief[64] = "";
+        char brief[96] = "";
         if (strcmp(row->kind, "kernel") == 0)
             bench_format_blocks_short(&row->spec.blocks, brief, sizeof(brief));
+        else if (strcmp(row->kind, "op") == 0) /* the op's plan */
+            bench_copy(brief, sizeof(brief), row->config);
         fprintf(out, "  %s %s: %s: %s\n", row->group[0] ? row->group : row->name, brief,
                 row->status, row->reason);
     }
