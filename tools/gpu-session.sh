@@ -5,7 +5,7 @@
 #
 #   bash tools/gpu-session.sh PHASE...
 #
-# phases: info tests memcheck gemm step train strict sweep multi
+# phases: info staged sass tests memcheck gemm step train strict sweep multi
 # Each phase writes <phase>.log into $OUT/logs.tgz; a summary goes to stdout.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +35,21 @@ for phase in "$@"; do
   info)
     nvidia-smi -L | tee "$out/info.log"
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv >>"$out/info.log" 2>&1
+    ;;
+  staged)
+    # The staged tensor-core path (sm_90a) on its own: kernels vs references, ops.
+    run staged "$bin/tests/test_gpu_staged" --jobs 1
+    grep -E "FAIL|Synthesis|arb-skip" "$out/staged.log" | head -20
+    ;;
+  sass)
+    # SASS of cubins compiled on the CPU machine (build/sass/*.cubin, the same
+    # NVRTC): tensor-core instructions and local-memory traffic per kernel.
+    for f in "$bin"/sass/*.cubin; do
+      [ -e "$f" ] || continue
+      name=$(basename "$f" .cubin)
+      cuobjdump -sass "$f" >"$out/sass-$name.txt" 2>&1
+      echo "$name: HGMMA $(grep -c HGMMA "$out/sass-$name.txt") HMMA $(grep -c 'HMMA' "$out/sass-$name.txt") LDL/STL $(grep -cE '\b(LDL|STL)\b' "$out/sass-$name.txt") LDGSTS $(grep -c LDGSTS "$out/sass-$name.txt") instructions $(grep -cE '^\s+/\*[0-9a-f]{4}\*/' "$out/sass-$name.txt")"
+    done
     ;;
   tests)
     run tests ctest --test-dir "$bin" -L gpu --output-on-failure -j1
