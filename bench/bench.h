@@ -274,6 +274,8 @@ typedef enum bench_gen {
     GEN_BYTES,    /* uniform bytes (u8) */
     GEN_CONST,    /* every element = lo */
     GEN_BF16,     /* bf16 bits (BT_BF16) of GEN_FLOAT values: valid tensor-core operands */
+    GEN_BF16_INT, /* two-piece bf16 planes (BT_BF16) of integers in [lo,hi]: the first
+                     half holds them (exact in bf16), the second (the lo piece) zeros */
 } bench_gen;
 
 typedef enum bench_role {

@@ -274,9 +274,38 @@ arb_status bench_layout_for(const arb_spec *s, bench_layout *l, arb_err *err)
         l->buf_E = scales(l, "E", groups, ROLE_IN, -4, 0);
         l->buf_out = staged_out(l, arb_staged_weight_bytes(s->N, s->K, s->prec, trans), s->prec);
     } else if (strcmp(k, "act_split") == 0) {
-        /* M rows of K activations split into the mode's pieces: exact. */
+        /* M rows of K activations split into the mode's pieces (variant
+         * TRANS: transposed, tc_update's operands): exact. */
+        int trans = (s->variant & ARB_VARIANT_TRANS) != 0;
         l->buf_a = in_f32(l, "x", M * K);
-        l->buf_out = staged_out(l, arb_staged_act_bytes(s->M, s->K, s->prec), s->prec);
+        l->buf_out = staged_out(l,
+                                trans ? arb_staged_act_bytes_trans(s->M, s->K, s->prec)
+                                      : arb_staged_act_bytes(s->M, s->K, s->prec),
+                                s->prec);
+    } else if (strcmp(k, "tc_update") == 0) {
+        /* The staged update on gy^T and x^T in two bf16 pieces: small
+         * integers in the hi piece and a zero lo piece, so every sum is exact
+         * and every configuration steps the same trits (as the fused
+         * ternary_update_direct's small-integer inputs). */
+        int e_any = (s->variant & (ARB_VARIANT_E_GRAD | ARB_VARIANT_E_SIGN)) != 0;
+        int uses_score = e_any && s->gs != 1;
+        double terms = (double)M * (double)(s->gs < (int64_t)NK ? s->gs : (int64_t)NK);
+        int64_t r = exact_range(terms);
+        int score_exact = terms * (double)(r * r) < FP32_EXACT_LIMIT;
+        add_buf(l, "gyT", BT_BF16, arb_staged_act_bytes_trans(s->M, s->N, s->prec) / 2, ROLE_IN,
+                GEN_BF16_INT, -r, r, CMP_NONE, 0);
+        add_buf(l, "xT", BT_BF16, arb_staged_act_bytes_trans(s->M, s->K, s->prec) / 2, ROLE_IN,
+                GEN_BF16_INT, -r, r, CMP_NONE, 0);
+        l->buf_packed = trits(l, NK, ROLE_STATE);
+        scales(l, "T_accum", NK, ROLE_STATE, -THETA, THETA);
+        l->buf_E = scales(l, "E", groups, ROLE_STATE, -4, 4);
+        scales(l, "E_accum", groups, ROLE_STATE, -PHI, PHI);
+        add_buf(l, "score", BT_F32, uses_score ? groups : 1, ROLE_STATE, GEN_ZERO, 0, 0,
+                score_exact ? CMP_EXACT : CMP_REL, 1e-6);
+        add_scalar(l, ARG_I32, THETA);
+        add_scalar(l, ARG_I32, PHI);
+        guard(l, ROLE_IN);
+        flips(l);
     } else if (strcmp(k, "tc_gemm") == 0) {
         /* C[M,N] = A[M,K] . B[N,K]^T on staged operands. They hold valid
          * random bf16 (tf32: fp32) values, padding included: every
@@ -333,6 +362,12 @@ void bench_fill(const bench_buf *b, bench_rng *rng, void *host)
         uint16_t *p = host;
         for (size_t i = 0; i < n; i++)
             p[i] = bench_bf16((float)(bench_rng_float(rng) * b->scale));
+        return;
+    }
+    case GEN_BF16_INT: {
+        uint16_t *p = host; /* the second half stays zero (memset above) */
+        for (size_t i = 0; i < n / 2; i++)
+            p[i] = bench_bf16((float)bench_rng_int(rng, b->lo, b->hi));
         return;
     }
     case GEN_SMALLINT: {

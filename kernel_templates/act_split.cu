@@ -9,19 +9,82 @@
  *                         so the tensor core, which drops the low mantissa
  *                         bits, sees round-to-nearest values
  *
+ * VARIANT ARB_VARIANT_TRANS writes the transpose, planes [Kp][Mp'] with K
+ * padded to ARB_STAGE_ROWS and M to ARB_STAGE_COLS: the operands of
+ * tc_update, which reduces over the batch M.
+ *
  * One thread per 8 consecutive elements of a row (16-byte stores per piece);
- * WARPS * 32 threads per block. Reference: engine/src/cpu/staged.c
- * (arb_cpu_act_split), compared bit for bit.
+ * WARPS * 32 threads per block. Transposed: 64 x 64 tiles through shared
+ * memory, 256 threads, each writing 16 elements of an output row.
+ * Reference: engine/src/cpu/staged.c (arb_cpu_act_split), compared bit for
+ * bit.
  */
 #include "arb_common.cuh"
 #include "mma_ptx.cuh"
 #include "staged.cuh"
 
+/* Pieces of 8 floats into `out` at element offset `at` of plane 0 (planes
+ * `plane` elements apart): bf16 remainders, or one tf32 plane. */
+template <int PREC>
+__device__ __forceinline__ void arb_split8(float (&v)[8], void *out, i64 at, i64 plane)
+{
+    typedef arb_staged<PREC> S;
+    if (S::TF32) {
+        uint4 *dst = (uint4 *)((u32 *)out + at);
+        u32 t[8];
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+            t[i] = arb_to_tf32(v[i]);
+        dst[0] = make_uint4(t[0], t[1], t[2], t[3]);
+        dst[1] = make_uint4(t[4], t[5], t[6], t[7]);
+        return;
+    }
+#pragma unroll
+    for (int p = 0; p < S::PIECES; p++) {
+        u32 w[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            w[i] = arb_pack_bf16x2(v[2 * i], v[2 * i + 1]);
+            v[2 * i] -= arb_bf16_lo(w[i]); /* the exact remainder */
+            v[2 * i + 1] -= arb_bf16_hi(w[i]);
+        }
+        *(uint4 *)((unsigned short *)out + p * plane + at) = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+}
+
+/* The transpose: block (bx, by) reads x[64 bx ..][64 by ..] and writes
+ * out[64 by + r][64 bx ..]. */
+template <int M, int K, int PREC>
+__device__ __forceinline__ void arb_split_trans(const float *__restrict__ x, void *out)
+{
+    constexpr i64 RP = ARB_PAD(K, ARB_STAGE_ROWS), MP = ARB_PAD(M, ARB_STAGE_COLS);
+    __shared__ float tile[64][65];
+    const int m0 = blockIdx.x * 64, k0 = blockIdx.y * 64;
+    const int r = threadIdx.x >> 2, c0 = (threadIdx.x & 3) * 16;
+#pragma unroll 4
+    for (int i = 0; i < 16; i++) {
+        const int m = m0 + r, k = k0 + c0 + i;
+        tile[r][c0 + i] = (m < M && k < K) ? x[(i64)m * K + k] : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+        float v[8];
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+            v[i] = tile[c0 + 8 * half + i][r];
+        arb_split8<PREC>(v, out, (k0 + r) * MP + m0 + c0 + 8 * half, RP * MP);
+    }
+}
+
 template <ARB_SPEC_PARAMS>
 __global__ void __launch_bounds__(WARPS * 32)
     act_split_kernel(const float *__restrict__ x, void *__restrict__ out)
 {
-    typedef arb_staged<PREC> S;
+    if constexpr ((VARIANT & ARB_VARIANT_TRANS) != 0) {
+        arb_split_trans<M, K, PREC>(x, out);
+        return;
+    }
     constexpr i64 MP = ARB_PAD(M, ARB_STAGE_ROWS), KP = ARB_PAD(K, ARB_STAGE_COLS);
     const i64 idx = (i64)blockIdx.x * (WARPS * 32) + threadIdx.x;
     if (idx >= MP * KP / 8)
@@ -40,26 +103,5 @@ __global__ void __launch_bounds__(WARPS * 32)
             v[i] = (m < M && k0 + i < K) ? x[m * K + k0 + i] : 0.0f;
     }
 
-    if (S::TF32) {
-        uint4 *dst = (uint4 *)((u32 *)out + m * KP + k0);
-        u32 t[8];
-#pragma unroll
-        for (int i = 0; i < 8; i++)
-            t[i] = arb_to_tf32(v[i]);
-        dst[0] = make_uint4(t[0], t[1], t[2], t[3]);
-        dst[1] = make_uint4(t[4], t[5], t[6], t[7]);
-    } else {
-#pragma unroll
-        for (int p = 0; p < S::PIECES; p++) {
-            u32 w[4];
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                w[i] = arb_pack_bf16x2(v[2 * i], v[2 * i + 1]);
-                v[2 * i] -= arb_bf16_lo(w[i]); /* the exact remainder */
-                v[2 * i + 1] -= arb_bf16_hi(w[i]);
-            }
-            *(uint4 *)((unsigned short *)out + ((i64)p * MP + m) * KP + k0) =
-                make_uint4(w[0], w[1], w[2], w[3]);
-        }
-    }
+    arb_split8<PREC>(v, out, m * KP + k0, MP * KP);
 }

@@ -30,15 +30,20 @@ __global__ void __launch_bounds__(256)
     const int n0 = blockIdx.y * 64, k0 = blockIdx.x * 64;
     const int r = threadIdx.x >> 2, c0 = (threadIdx.x & 3) * 16;
     {
-        /* Walk the row's digits in order: one division by 5 for the first
-         * trit, then a byte load every fifth trit and constant divisions by
-         * 3 (multiply-shifts) in between. */
+        /* The (at most five) bytes holding the thread's 16 trits are loaded
+         * first, independently; then the digits are walked in order with
+         * constant divisions by 3 (multiply-shifts). */
         const int n = n0 + r, k_first = k0 + c0;
         const int valid = n < N ? min(16, K - k_first) : 0;
-        i64 lin = (i64)n * K + k_first;
-        i64 byte_at = lin / 5;
+        const i64 lin = (i64)n * K + k_first;
+        const i64 first = lin / 5, last = valid > 0 ? (lin + valid - 1) / 5 : first;
+        u32 bytes[5]; /* 16 trits from digit 0..4 span at most 4 bytes */
+#pragma unroll
+        for (int b = 0; b < 5; b++)
+            bytes[b] = valid > 0 && first + b <= last ? (u32)packed[first + b] : 121u; /* 0s */
         u32 digit = (u32)(lin % 5);
-        u32 v = valid > 0 ? (u32)packed[byte_at] / arb_pow3(digit) : 0u;
+        u32 v = bytes[0] / arb_pow3(digit);
+        int at = 0;
 #pragma unroll
         for (int i = 0; i < 16; i++) {
             u32 bits = 0u;
@@ -48,13 +53,14 @@ __global__ void __launch_bounds__(256)
                 if (code != 1u) /* sign from the code, exponent E + 127, mantissa 0 */
                     bits = WIDE ? ((u32)(code == 0u) << 31 | e << 23)
                                 : ((u32)(code == 0u) << 15 | e << 7);
-                v /= 3u;
-                if (++digit == 5u && i + 1 < valid) {
-                    digit = 0u;
-                    v = (u32)packed[++byte_at];
-                }
             }
             tile[r][c0 + i] = bits;
+            v /= 3u;
+            if (++digit == 5u) {
+                digit = 0u;
+                at++;
+                v = at < 5 ? bytes[at] : 121u;
+            }
         }
     }
     __syncthreads();

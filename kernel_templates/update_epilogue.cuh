@@ -71,33 +71,60 @@ struct arb_update_epilogue {
 
     __device__ __forceinline__ void element(int n, int k, float g)
     {
-        if (n >= N || k >= K)
-            return;
-        int lin = n * K + k;
-        int s = arb_sign(g);
-        int t = arb_trit_lut(lut, packed, lin);
-        if (STEP) {
-            int delta = arb_step_one(t, s, &T_accum[lin], theta);
-            if (delta) {
-                arb_trit_add(packed, lin, delta);
-                t += delta;
-                changed++;
-            }
+        const float one[1] = {g};
+        elements<1>(n, k, one);
+    }
+
+    /* RUN consecutive elements (n, k .. k + RUN - 1) of a row, as RUN
+     * element() calls in ascending k, except that every trit and accumulator
+     * is loaded before any is used: the loads overlap instead of paying one
+     * memory latency each (tc_update hands over runs of 16). */
+    template <int RUN>
+    __device__ __forceinline__ void elements(int n, int k, const float (&g)[RUN])
+    {
+        int t[RUN];
+        i8 a[RUN];
+#pragma unroll
+        for (int i = 0; i < RUN; i++) {
+            const bool valid = n < N && k + i < K;
+            const int lin = n * K + k + i;
+            t[i] = valid ? arb_trit_lut(lut, packed, lin) : 0;
+            a[i] = valid && STEP ? T_accum[lin] : (i8)0;
         }
-        if (E_ANY) {
-            float v = (E_GRAD ? g : (float)s) * (float)t;
-            if (GS == 1 && !SCORES_ONLY) {
-                arb_e_one(&E[lin], &E_accum[lin], v, phi);
-            } else {
-                int group = IN_TILE ? (k - k0) / GS : lin / GS;
-                if (group != run_group) {
-                    flush();
-                    run_group = group;
-                    run = 0.0f;
+#pragma unroll
+        for (int i = 0; i < RUN; i++) {
+            if (n >= N || k + i >= K)
+                break;
+            const int lin = n * K + k + i;
+            const int s = arb_sign(g[i]);
+            if (STEP) {
+                const int delta = arb_step_one(t[i], s, &a[i], theta);
+                if (delta) {
+                    arb_trit_add(packed, lin, delta);
+                    t[i] += delta;
+                    changed++;
                 }
-                run += v;
+            }
+            if (E_ANY) {
+                const float v = (E_GRAD ? g[i] : (float)s) * (float)t[i];
+                if (GS == 1 && !SCORES_ONLY) {
+                    arb_e_one(&E[lin], &E_accum[lin], v, phi);
+                } else {
+                    const int group = IN_TILE ? (k + i - k0) / GS : lin / GS;
+                    if (group != run_group) {
+                        flush();
+                        run_group = group;
+                        run = 0.0f;
+                    }
+                    run += v;
+                }
             }
         }
+        if (STEP)
+#pragma unroll
+            for (int i = 0; i < RUN; i++)
+                if (n < N && k + i < K)
+                    T_accum[n * K + k + i] = a[i];
     }
 
     __device__ __forceinline__ void end_row()

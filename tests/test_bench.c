@@ -34,25 +34,44 @@ static void make_tmpdir(void) { th_dir_make("arb-test-bench"); }
 
 TestSuite(bench, .init = make_tmpdir, .fini = th_dir_remove);
 
-/* The base model's specs (prewarm/shapes/base.txt or the built-in shapes),
- * plus the two kernels only the two-pass path uses. */
+static void plan_push(bench_plan *plan, const arb_spec *s)
+{
+    plan->items = realloc(plan->items, (size_t)(plan->count + 1) * sizeof(*plan->items));
+    cr_assert_not_null(plan->items);
+    plan->items[plan->count++] = (bench_item){*s, 0, 0};
+}
+
+/* The base model's specs (prewarm/shapes/base.txt or the built-in shapes,
+ * fp32 on no particular target), plus the two kernels only the two-pass
+ * path uses and the staged kernels the base layers run in bf16x2 on sm_90a
+ * (ternary_decode both ways, act_split, tc_gemm). */
 static bench_plan base_plan(void)
 {
     bench_options o;
     bench_options_init(&o);
     bench_plan plan;
     arb_err err = {0};
-    cr_assert_eq(bench_plan_build(&o, ARB_SOURCE_DIR, ARB_PREC_FP32, &plan, &err), ARB_OK, "%s",
-                 err.msg);
+    cr_assert_eq(bench_plan_build(&o, ARB_SOURCE_DIR, ARB_PREC_FP32, NULL, &plan, &err), ARB_OK,
+                 "%s", err.msg);
     static const char *const extra[] = {"grad_weight", "grad_sign"};
     for (int i = 0; i < 2; i++) {
         arb_spec s;
         cr_assert_eq(arb_spec_init(&s, extra[i], 1024, 4096, 4096, 1, ARB_PREC_FP32, 0, NULL),
                      ARB_OK);
-        plan.items = realloc(plan.items, (size_t)(plan.count + 1) * sizeof(*plan.items));
-        cr_assert_not_null(plan.items);
-        plan.items[plan.count++] = (bench_item){s, 0, 0};
+        plan_push(&plan, &s);
     }
+    arb_spec staged[2 * ARB_PLAN_MAX];
+    int n = arb_plan_ternary_fwd(1024, 4096, 4096, 64, ARB_PREC_BF16X2, "sm_90a", staged);
+    cr_assert_eq(n, 3);
+    n += arb_plan_ternary_grad_x(1024, 4096, 4096, 64, ARB_PREC_BF16X2, "sm_90a", staged + n);
+    cr_assert_eq(n, 6);
+    /* The staged update: transposed splits and tc_update. */
+    int u = arb_plan_update_direct(1024, 4096, 4096, 64, ARB_PREC_BF16X2, "sm_90a", 1, 1,
+                                   ARB_E_SCORE_GRAD, staged + n);
+    cr_assert_eq(u, 3);
+    n += u;
+    for (int i = 0; i < n; i++)
+        plan_push(&plan, &staged[i]);
     return plan;
 }
 
@@ -149,6 +168,118 @@ Test(bench, the_trusted_result_is_the_fp32_default)
     }
 }
 
+/* ---- --gemm plans on a target ------------------------------------------------------ */
+
+static int count_kernel(const bench_plan *plan, const char *kernel)
+{
+    int n = 0;
+    for (int i = 0; i < plan->count; i++)
+        n += strcmp(plan->items[i].spec.kernel, kernel) == 0;
+    return n;
+}
+
+static const arb_spec *find_spec(const bench_plan *plan, const char *kernel, int64_t M, int64_t N,
+                                 int64_t K, int32_t variant)
+{
+    for (int i = 0; i < plan->count; i++) {
+        const arb_spec *s = &plan->items[i].spec;
+        if (strcmp(s->kernel, kernel) == 0 && s->M == M && s->N == N && s->K == K &&
+            s->variant == variant)
+            return s;
+    }
+    return NULL;
+}
+
+static int parse(const char *line, bench_options *o, char *err, size_t len);
+
+/* --gemm keeps the fused kernels (the previous path) at any M, and adds the
+ * staged kernels where the trainer's plan on the target is staged. */
+Test(bench, gemm_plans_list_the_staged_kernels_on_sm_90a)
+{
+    bench_options o;
+    char msg[512];
+    bench_plan plan;
+    arb_err err = {0};
+    /* N != K, so fwd and grad_x stage different act_split and tc_gemm specs. */
+    cr_assert_eq(parse("arb-bench --gemm 8192 2048 4096 64 --gemm 1024 2048 4096 64", &o, msg,
+                       sizeof(msg)),
+                 0, "%s", msg);
+    cr_assert_eq(bench_plan_build(&o, ARB_SOURCE_DIR, ARB_PREC_BF16X2, "sm_90a", &plan, &err),
+                 ARB_OK, "%s", err.msg);
+    cr_assert_str_eq(plan.arch, "sm_90a");
+    cr_assert_eq(count_kernel(&plan, "ternary_fwd"), 2);
+    cr_assert_eq(count_kernel(&plan, "ternary_grad_x"), 2);
+    const arb_spec *fused = find_spec(&plan, "ternary_fwd", 8192, 2048, 4096, 0);
+    cr_assert_not_null(fused, "the fused kernel at M = 8192");
+    cr_assert_eq(fused->prec, ARB_PREC_BF16X2);
+    cr_assert_not_null(find_spec(&plan, "ternary_grad_x", 8192, 2048, 4096, 0));
+    /* One decoded weight each way for both shapes (same N x K: listed once). */
+    cr_assert_eq(count_kernel(&plan, "ternary_decode"), 2);
+    cr_assert_not_null(find_spec(&plan, "ternary_decode", 1, 2048, 4096, 0));
+    cr_assert_not_null(find_spec(&plan, "ternary_decode", 1, 2048, 4096, ARB_VARIANT_TRANS));
+    cr_assert_eq(count_kernel(&plan, "act_split"), 4);
+    cr_assert_not_null(find_spec(&plan, "act_split", 8192, 1, 4096, 0), "fwd splits x");
+    cr_assert_not_null(find_spec(&plan, "act_split", 8192, 1, 2048, 0), "grad_x splits gy");
+    cr_assert_eq(count_kernel(&plan, "tc_gemm"), 4);
+    cr_assert_not_null(find_spec(&plan, "tc_gemm", 8192, 2048, 4096, 0), "fwd: N out, K reduced");
+    cr_assert_not_null(find_spec(&plan, "tc_gemm", 8192, 4096, 2048, 0), "grad_x: K out, N");
+    cr_assert_eq(plan.count, 14);
+    for (int i = 0; i < plan.count; i++) {
+        const arb_spec *sp = &plan.items[i].spec;
+        arb_spec dflt = *sp;
+        dflt.blocks = arb_kernel_find(sp->kernel)->default_blocks(&dflt);
+        cr_assert_eq(arb_spec_check(&dflt, &err), ARB_OK, "%s: %s", sp->kernel, err.msg);
+    }
+    bench_plan_free(&plan);
+
+    /* No target, or sm_90 without wgmma, or fp32: the fused kernels only. */
+    const char *const fused_only[] = {NULL, "sm_90"};
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(bench_plan_build(&o, ARB_SOURCE_DIR, ARB_PREC_BF16X2, fused_only[i], &plan,
+                                      &err),
+                     ARB_OK, "%s", err.msg);
+        cr_assert_eq(plan.count, 4, "%s", fused_only[i] ? fused_only[i] : "NULL");
+        cr_assert_eq(count_kernel(&plan, "tc_gemm"), 0);
+        bench_plan_free(&plan);
+    }
+    cr_assert_eq(bench_plan_build(&o, ARB_SOURCE_DIR, ARB_PREC_FP32, "sm_90a", &plan, &err),
+                 ARB_OK, "%s", err.msg);
+    cr_assert_eq(plan.count, 4);
+    bench_plan_free(&plan);
+
+    /* --kernel picks one of them; a staged kernel only where the plan stages. */
+    cr_assert_eq(parse("arb-bench --gemm 8192 2048 4096 64 --kernel tc_gemm", &o, msg, sizeof(msg)),
+                 0, "%s", msg);
+    cr_assert_eq(bench_plan_build(&o, ARB_SOURCE_DIR, ARB_PREC_BF16, "sm_90a", &plan, &err),
+                 ARB_OK, "%s", err.msg);
+    cr_assert_eq(plan.count, 2);
+    cr_assert_eq(count_kernel(&plan, "tc_gemm"), 2);
+    bench_plan_free(&plan);
+    cr_assert_eq(bench_plan_build(&o, ARB_SOURCE_DIR, ARB_PREC_BF16, NULL, &plan, &err),
+                 ARB_ERR_INVALID_ARG);
+    cr_assert_not_null(strstr(err.msg, "tc_gemm"), "%s", err.msg);
+
+    /* The op rows' plan column: what the jit backend launches. */
+    char text[128];
+    cr_assert_eq(bench_op_plan("ternary_fwd", 8192, 4096, 4096, 64, ARB_PREC_BF16, "sm_90a", text,
+                               sizeof(text)),
+                 3);
+    cr_assert_str_eq(text, "ternary_decode+act_split+tc_gemm");
+    cr_assert_eq(bench_op_plan("ternary_grad_x", 8192, 4096, 4096, 64, ARB_PREC_FP32, "sm_90a",
+                               text, sizeof(text)),
+                 1);
+    cr_assert_str_eq(text, "ternary_grad_x");
+    cr_assert_eq(bench_op_plan("ternary_fwd", 16, 4096, 4096, 64, ARB_PREC_TF32, "sm_90a", text,
+                               sizeof(text)),
+                 1);
+    cr_assert_str_eq(text, "ternary_fwd");
+    cr_assert_eq(bench_op_plan("ternary_fwd", 8192, 4096, 4096, 64, ARB_PREC_BF16X3, NULL, text,
+                               sizeof(text)),
+                 1);
+    cr_assert_eq(bench_op_plan("add", 8, 1, 1, 1, ARB_PREC_FP32, NULL, text, sizeof(text)), 0);
+    cr_assert_str_eq(text, "");
+}
+
 /* ---- layouts against the templates -------------------------------------------------- */
 
 /* Parameters of `<stem>_kernel(...)` in the template text. */
@@ -238,6 +369,98 @@ Test(bench, filled_buffers_hold_valid_data)
                 cr_assert(((int8_t *)host)[i] >= buf->lo && ((int8_t *)host)[i] <= buf->hi);
         }
         free(host);
+    }
+}
+
+/* The staged kernels' buffers are exactly as big as arb_staged_* say, in
+ * every tensor-core mode and both orientations; their operands are valid
+ * bf16 (tf32: fp32) values and their exact outputs compare bit for bit. */
+Test(bench, staged_layouts_have_the_staged_sizes)
+{
+    static const arb_precision modes[] = {ARB_PREC_TF32, ARB_PREC_BF16, ARB_PREC_BF16X2,
+                                          ARB_PREC_BF16X3};
+    const int64_t M = 200, N = 96, K = 80, gs = 16; /* nothing a multiple of the padding */
+    for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+        arb_precision prec = modes[m];
+        size_t elem = (size_t)arb_staged_elem_bytes(prec);
+        bench_layout l;
+        arb_err err = {0};
+        arb_spec s;
+        for (int trans = 0; trans < 2; trans++) {
+            cr_assert_eq(arb_spec_init(&s, "ternary_decode", 1, N, K, gs, prec,
+                                       trans ? ARB_VARIANT_TRANS : 0, NULL),
+                         ARB_OK);
+            cr_assert_eq(bench_layout_for(&s, &l, &err), ARB_OK, "%s", err.msg);
+            cr_assert_eq(l.n_bufs, 3);
+            cr_assert_eq(l.gemm, GEMM_NONE);
+            cr_assert_eq(l.bufs[l.buf_packed].bytes, arb_packed_alloc_size((size_t)(N * K)));
+            cr_assert_eq(l.bufs[l.buf_E].bytes, (size_t)(N * K / gs));
+            const bench_buf *out = &l.bufs[l.buf_out];
+            cr_assert_eq(out->bytes, arb_staged_weight_bytes(N, K, prec, trans));
+            cr_assert_eq(out->bytes / out->count, elem);
+            cr_assert_eq(out->role, ROLE_OUT);
+            cr_assert_eq(out->cmp, CMP_EXACT);
+        }
+        cr_assert_eq(arb_spec_init(&s, "act_split", M, 1, K, 1, prec, 0, NULL), ARB_OK);
+        cr_assert_eq(bench_layout_for(&s, &l, &err), ARB_OK, "%s", err.msg);
+        cr_assert_eq(l.n_bufs, 2);
+        cr_assert_eq(l.bufs[0].bytes, (size_t)(M * K) * 4);
+        cr_assert_eq(l.bufs[l.buf_out].bytes, arb_staged_act_bytes(M, K, prec));
+        cr_assert_eq(l.bufs[l.buf_out].cmp, CMP_EXACT);
+
+        cr_assert_eq(arb_spec_init(&s, "tc_gemm", M, N, K, 1, prec, 0, NULL), ARB_OK);
+        cr_assert_eq(bench_layout_for(&s, &l, &err), ARB_OK, "%s", err.msg);
+        cr_assert_eq(l.n_bufs, 3);
+        cr_assert_eq(l.gemm, GEMM_NONE, "no cuBLAS peer per tc_gemm row");
+        cr_assert_eq(l.bufs[0].bytes, arb_staged_act_bytes(M, K, prec));
+        cr_assert_eq(l.bufs[1].bytes, arb_staged_weight_bytes(N, K, prec, 0));
+        cr_assert_eq(l.bufs[l.buf_out].bytes, (size_t)(M * N) * 4);
+        cr_assert_eq(l.bufs[l.buf_out].cmp, CMP_REL);
+        cr_assert_float_eq(l.bufs[l.buf_out].tol, bench_tolerance(prec), 0);
+        /* No fp32 mode: the trusted result is the default configuration in its own mode. */
+        arb_spec ref = bench_reference_spec(&s);
+        cr_assert_eq(ref.prec, prec);
+        cr_assert_eq(arb_spec_check(&ref, NULL), ARB_OK);
+        double bytes = 0, flops = 0;
+        arb_kernel_find("tc_gemm")->work(&s, &bytes, &flops);
+        cr_assert(bytes > 0 && flops == 2.0 * M * N * K, "GB/s and TFLOP/s both show");
+        /* Operands hold finite, nonzero values of the staged type. */
+        bench_rng rng = {11};
+        for (int b = 0; b < 2; b++) {
+            const bench_buf *buf = &l.bufs[b];
+            cr_assert_eq(buf->bytes / buf->count, elem);
+            void *host = malloc(buf->bytes);
+            bench_fill(buf, &rng, host);
+            int nonzero = 0;
+            for (size_t i = 0; i < buf->count; i++) {
+                float v = elem == 4 ? ((float *)host)[i]
+                                    : bench_bf16_to_float(((uint16_t *)host)[i]);
+                cr_assert(isfinite(v) && fabsf(v) <= 1.0f, "%s[%zu] = %g", buf->name, i, v);
+                nonzero += v != 0.0f;
+            }
+            cr_assert_gt(nonzero, (int)(buf->count / 2), "%s is mostly zeros", buf->name);
+            free(host);
+        }
+    }
+
+    /* A differing bf16 element is named with its value and bits. */
+    arb_spec s;
+    cr_assert_eq(arb_spec_init(&s, "act_split", 4, 1, 8, 1, ARB_PREC_BF16, 0, NULL), ARB_OK);
+    bench_layout l;
+    cr_assert_eq(bench_layout_for(&s, &l, NULL), ARB_OK);
+    void *got[BENCH_MAX_BUFS] = {0}, *ref[BENCH_MAX_BUFS] = {0};
+    for (int b = 0; b < l.n_bufs; b++) {
+        got[b] = calloc(1, l.bufs[b].bytes);
+        ref[b] = calloc(1, l.bufs[b].bytes);
+    }
+    ((uint16_t *)got[l.buf_out])[5] = bench_bf16(1.5f);
+    double rel = 0;
+    char reason[512] = "";
+    cr_assert_eq(bench_compare(&l, got, ref, &rel, reason, sizeof(reason)), -1);
+    cr_assert_not_null(strstr(reason, "out[5] = 1.5 (bf16 0x3fc0)"), "%s", reason);
+    for (int b = 0; b < l.n_bufs; b++) {
+        free(got[b]);
+        free(ref[b]);
     }
 }
 
@@ -690,6 +913,28 @@ static void sample_report(bench_report *r)
     snprintf(peer.status, sizeof(peer.status), "ok");
     peer.median_us = 700;
     cr_assert_geq(bench_report_add(r, &peer), 0);
+    /* A whole staged op (--gemm), beside cuBLAS fp32. */
+    bench_row op;
+    bench_row_init(&op);
+    snprintf(op.kind, sizeof(op.kind), "op");
+    snprintf(op.name, sizeof(op.name), "ternary_fwd");
+    op.has_spec = 1;
+    cr_assert_eq(arb_spec_init(&op.spec, "ternary_fwd", 8192, 4096, 4096, 64, ARB_PREC_BF16X2, 0,
+                               NULL),
+                 ARB_OK);
+    snprintf(op.group, sizeof(op.group), "op ternary_fwd M=8192 N=4096 K=4096 gs=64 bf16x2");
+    snprintf(op.config, sizeof(op.config), "ternary_decode+act_split+tc_gemm");
+    snprintf(op.status, sizeof(op.status), "ok");
+    op.median_us = op.p20_us = op.p80_us = 812.5;
+    op.flops = 2.0 * 8192 * 4096 * 4096;
+    op.rel_err = 3.1e-7;
+    op.value = 2.9e-7;
+    snprintf(op.unit, sizeof(op.unit), "f64_rel_err");
+    snprintf(op.peer, sizeof(op.peer), "cublas_fp32");
+    op.peer_us = 5500;
+    op.peer_ratio = op.peer_us / op.median_us;
+    bench_row_derive(&op, &r->ceil);
+    cr_assert_geq(bench_report_add(r, &op), 0);
     bench_mark_winners(r);
 }
 
@@ -751,6 +996,13 @@ Test(bench, json_output_parses_and_follows_the_schema)
     cr_assert_eq(jget(&rows->items[1], "is_winner")->num, 1.0);
     cr_assert_eq(jget(&rows->items[0], "is_winner")->num, 0.0);
     cr_assert_float_eq(jget(&rows->items[1], "median_us")->num, 640.25, 1e-9);
+    const jv *op = &rows->items[6];
+    cr_assert_str_eq(jget(op, "kind")->str, "op");
+    cr_assert_str_eq(jget(op, "precision")->str, "bf16x2");
+    cr_assert_eq(jget(op, "config")->type, JV_NULL, "an op has a plan, not blocks");
+    cr_assert_str_eq(jget(op, "config_text")->str, "ternary_decode+act_split+tc_gemm");
+    cr_assert_str_eq(jget(op, "unit")->str, "f64_rel_err");
+    cr_assert_eq(jget(op, "is_winner")->num, 0.0, "ops are not candidates");
     jv_free(&root);
     free(text);
     bench_report_free(&r);
@@ -871,6 +1123,12 @@ Test(bench, table_and_winners_print)
     cr_assert_not_null(strstr(buf, "+64x64x16/4x4 w8"), "the winner is marked:\n%s", buf);
     cr_assert_not_null(strstr(buf, "1.27x vs default"), "speedup over the default:\n%s", buf);
     cr_assert_not_null(strstr(buf, "planted launch_failed"), "failure reasons are listed");
+    const char *ops = strstr(buf, "\nops (whole plan as the trainer runs it");
+    cr_assert_not_null(ops, "%s", buf);
+    cr_assert_not_null(strstr(ops, "ternary_decode+act_split+tc_gemm"), "%s", ops);
+    cr_assert_not_null(strstr(ops, "3.10e-07"), "rel err against the fp32 op:\n%s", ops);
+    cr_assert_not_null(strstr(ops, "2.90e-07"), "rel err against float64 rows:\n%s", ops);
+    cr_assert_not_null(strstr(ops, "6.77x"), "ratio to cuBLAS fp32:\n%s", ops);
     free(buf);
     bench_report_free(&r);
 }
@@ -953,7 +1211,7 @@ Test(bench, flags_and_replay_commands)
     cr_assert_eq(memcmp(&o.blocks, &spec.blocks, sizeof(arb_blocks)), 0);
     /* The replayed spec is the measured one. */
     bench_plan plan;
-    cr_assert_eq(bench_plan_build(&o, ARB_SOURCE_DIR, ARB_PREC_FP32, &plan, NULL), ARB_OK);
+    cr_assert_eq(bench_plan_build(&o, ARB_SOURCE_DIR, ARB_PREC_FP32, NULL, &plan, NULL), ARB_OK);
     cr_assert_eq(plan.count, 1);
     cr_assert(arb_spec_equal(&plan.items[0].spec, &spec));
     cr_assert(plan.items[0].exact);
@@ -968,8 +1226,13 @@ Test(bench, flags_and_replay_commands)
                  0, "%s", err);
     cr_assert_eq(o.n_gemm, 2);
     cr_assert_eq(o.gemm[1].M, 16);
-    cr_assert_eq(bench_plan_build(&o, ARB_SOURCE_DIR, ARB_PREC_FP32, &plan, NULL), ARB_OK);
+    cr_assert_eq(bench_plan_build(&o, ARB_SOURCE_DIR, ARB_PREC_FP32, NULL, &plan, NULL), ARB_OK);
     cr_assert_eq(plan.count, 4, "ternary_fwd and ternary_grad_x per --gemm shape");
+    bench_plan_free(&plan);
+    /* M = 1 and 16 stay fused on sm_90a too: fewer rows than ARB_STAGED_MIN_ROWS. */
+    cr_assert_eq(bench_plan_build(&o, ARB_SOURCE_DIR, ARB_PREC_BF16X2, "sm_90a", &plan, NULL),
+                 ARB_OK);
+    cr_assert_eq(plan.count, 4);
     bench_plan_free(&plan);
 
     cr_assert_eq(parse("arb-bench --bogus", &o, err, sizeof(err)), BENCH_EXIT_USAGE);
@@ -1060,12 +1323,13 @@ typedef struct prog {
     char out[1 << 18];
 } prog;
 
-static prog *run_program(const char *args, int with_stderr)
+/* The program with `env` ("NAME=value ...", may be "") set. */
+static prog *run_program_env(const char *env, const char *args, int with_stderr)
 {
     prog *p = calloc(1, sizeof(*p));
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "ARB_CACHE='%s/kernels.sqlite' '%s' %s %s", th_dir, BENCH_PROGRAM,
-             args, with_stderr ? "2>&1" : "2>/dev/null");
+    snprintf(cmd, sizeof(cmd), "%s ARB_CACHE='%s/kernels.sqlite' '%s' %s %s", env, th_dir,
+             BENCH_PROGRAM, args, with_stderr ? "2>&1" : "2>/dev/null");
     FILE *f = popen(cmd, "r");
     cr_assert_not_null(f, "popen %s", cmd);
     size_t n = fread(p->out, 1, sizeof(p->out) - 1, f);
@@ -1073,6 +1337,11 @@ static prog *run_program(const char *args, int with_stderr)
     int st = pclose(f);
     p->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
     return p;
+}
+
+static prog *run_program(const char *args, int with_stderr)
+{
+    return run_program_env("", args, with_stderr);
 }
 
 Test(bench, program_help_exits_0_on_stdout)
@@ -1086,8 +1355,10 @@ Test(bench, program_help_exits_0_on_stdout)
 
 Test(bench, program_dry_run_lists_candidates_without_a_gpu)
 {
-    prog *p = run_program("--sweep-blocks --dry-run", 0);
+    /* ARB_ARCH=sm_90: the fused kernels, whatever GPU this machine has. */
+    prog *p = run_program_env("ARB_ARCH=sm_90", "--sweep-blocks --dry-run", 0);
     cr_assert_eq(p->status, 0, "%s", p->out);
+    cr_assert_not_null(strstr(p->out, "(target sm_90)"), "%s", p->out);
     /* prewarm/shapes/base.txt: the trainer's default precision, bf16x2. */
     cr_assert_not_null(strstr(p->out, "ternary_fwd M=1024 N=4096 K=4096 gs=64 bf16x2"), "%s",
                        p->out);
@@ -1101,6 +1372,19 @@ Test(bench, program_dry_run_lists_candidates_without_a_gpu)
     cr_assert_eq(p->status, 0, "%s", p->out);
     cr_assert_not_null(strstr(p->out, "rejected: "), "%s", p->out);
     cr_assert_not_null(strstr(p->out, "1 rejected"), "%s", p->out);
+    free(p);
+
+    /* On sm_90a --gemm lists the fused kernels and the staged ones. */
+    p = run_program_env("ARB_ARCH=sm_90a ARB_PRECISION=bf16", "--dry-run --gemm 8192 4096 4096 64",
+                        0);
+    cr_assert_eq(p->status, 0, "%s", p->out);
+    cr_assert_not_null(strstr(p->out, "(target sm_90a)"), "%s", p->out);
+    static const char *const listed[] = {
+        "\nternary_fwd M=8192 N=4096 K=4096 gs=64 bf16", "\nternary_grad_x M=8192 N=4096 K=4096",
+        "\nternary_decode M=1 N=4096 K=4096 gs=64 bf16", "\nact_split M=8192 N=1 K=4096 gs=1 bf16",
+        "\ntc_gemm M=8192 N=4096 K=4096 gs=1 bf16"};
+    for (size_t i = 0; i < sizeof(listed) / sizeof(listed[0]); i++)
+        cr_assert_not_null(strstr(p->out, listed[i]), "no '%s' in:\n%s", listed[i] + 1, p->out);
     free(p);
 }
 

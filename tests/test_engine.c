@@ -235,7 +235,7 @@ Test(engine, every_template_compiles_for_sm90, .timeout = 240)
     static const int64_t update_gs[] = {32, 160};
     for (int u = 0; u < 2; u++) {
         arb_spec plan[ARB_PLAN_MAX];
-        int n = arb_plan_update_direct(300, 200, 160, update_gs[u], ARB_PREC_BF16X2, 1, 1,
+        int n = arb_plan_update_direct(300, 200, 160, update_gs[u], ARB_PREC_BF16X2, NULL, 1, 1,
                                        ARB_E_SCORE_GRAD, plan);
         cr_assert_geq(n, 1);
         cr_assert_eq(plan[0].prec, ARB_PREC_BF16X2);
@@ -248,6 +248,32 @@ Test(engine, every_template_compiles_for_sm90, .timeout = 240)
                      entry.spill_bytes);
         arb_cache_entry_free(&entry);
         tensor_core_specs++;
+    }
+    int staged_update_specs = 0;
+    /* The staged update: transposed splits and tc_update, in-tile E groups
+     * and global scores. */
+    for (int u = 0; u < 2; u++) {
+        arb_spec plan[ARB_PLAN_MAX];
+        int n = arb_plan_update_direct(300, 200, 160, update_gs[u], ARB_PREC_BF16X2, "sm_90a", 1,
+                                       1, ARB_E_SCORE_GRAD, plan);
+        cr_assert_geq(n, 3);
+        cr_assert_str_eq(plan[2].kernel, "tc_update");
+        for (int i = 0; i < 3; i++) {
+            arb_err err = {0};
+            cr_assert_eq(arb_spec_check(&plan[i], &err), ARB_OK, "%s", err.msg);
+            arb_engine *e = i == 2 ? engine_a : engine;
+            if (prepare(e, &plan[i]) != 1)
+                continue; /* the same transposed split compiled already */
+            arb_cache_entry entry;
+            cr_assert(fetch_entry(e, &plan[i], &entry));
+            cr_assert_eq(entry.spill_bytes, 0, "%s spills %d bytes", plan[i].kernel,
+                         entry.spill_bytes);
+            arb_cache_entry_free(&entry);
+            if (i == 2)
+                staged_update_specs++;
+            else
+                tensor_core_specs++;
+        }
     }
     /* The staged kernels in every tensor-core mode, for sm_90a. */
     static const char *const staged[] = {"ternary_decode", "act_split", "tc_gemm"};
@@ -273,7 +299,7 @@ Test(engine, every_template_compiles_for_sm90, .timeout = 240)
     arb_engine_stats_get(engine, &stats);
     cr_assert_eq(stats.compiles, arb_kernel_count() - arch_specific + tensor_core_specs);
     arb_engine_stats_get(engine_a, &stats);
-    cr_assert_eq(stats.compiles, arch_specific + staged_specs);
+    cr_assert_eq(stats.compiles, arch_specific + staged_specs + staged_update_specs);
     arb_engine_close(engine_a);
     arb_engine_close(engine);
 }
@@ -733,7 +759,11 @@ Test(engine, staged_plans_need_sm90a_and_enough_rows)
 
     arb_linear_update update = {1, 1, ARB_E_SCORE_GRAD};
     int n = arb_plan_linear(1024, 4096, 4096, 64, ARB_PREC_BF16X2, "sm_90a", &update, plan);
-    cr_assert_eq(n, 7, "fwd 3 + grad_x 3 + the fused update (E in tile)");
+    cr_assert_eq(n, 9, "fwd 3 + grad_x 3 + the staged update 3 (E in tile)");
+    cr_assert_str_eq(plan[8].kernel, "tc_update");
+    cr_assert_eq(arb_plan_linear(1024, 4096, 4096, 4096, ARB_PREC_BF16X2, "sm_90a", &update, plan),
+                 10, "E groups across rows: the E apply kernel after the update");
+    cr_assert_leq(10, ARB_PLAN_MAX);
     for (int i = 0; i < n; i++) {
         arb_err err = {0};
         cr_assert_eq(arb_spec_check(&plan[i], &err), ARB_OK, "%s: %s", plan[i].kernel, err.msg);
@@ -760,6 +790,28 @@ Test(engine, tc_gemm_defaults_pass_their_check)
     arb_spec_init(&small, "tc_gemm", 1024, 256, 4096, 1, ARB_PREC_BF16, 0, NULL);
     cr_assert(big.blocks.bm == 128 && big.blocks.bn == 256);
     cr_assert(small.blocks.bm == 64 && small.blocks.bn == 64, "16 x 4 = 64 blocks at most");
+}
+
+/* Every spec of a staged update plan passes its check, whatever the scale
+ * type (in-tile E groups must fit the default tile's width). */
+Test(engine, staged_update_plans_pass_their_checks)
+{
+    static const int64_t shapes[][3] = {{130, 384, 128}, {4096, 4096, 64}, {256, 4096, 64},
+                                        {68, 32, 128},   {257, 160, 32},   {130, 192, 64},
+                                        {53, 131, 1},    {65, 63, 63}};
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
+        for (int score = 0; score < 2; score++)
+            for (int phi = 0; phi < 2; phi++) {
+                arb_spec plan[ARB_PLAN_MAX];
+                int n = arb_plan_update_direct(1024, shapes[i][0], shapes[i][1], shapes[i][2],
+                                               ARB_PREC_BF16X2, "sm_90a", 1, phi,
+                                               (arb_e_score)score, plan);
+                cr_assert_geq(n, 3);
+                for (int k = 0; k < n; k++) {
+                    arb_err err = {0};
+                    cr_assert_eq(arb_spec_check(&plan[k], &err), ARB_OK, "%s", err.msg);
+                }
+            }
 }
 
 /* Staged operand sizes: rows padded to 256 (the widest tile), the

@@ -143,12 +143,32 @@ static int check_kernels(th_bed *bed, const staged_shape *s, arb_precision prec)
     c.op = "act_split";
     void *split_args[] = {&bx.p, &pieces.p};
     if (ok && (ok &= launch(&c, &split, split_args))) {
-        arb_cpu_act_split(x, M, K, prec, want);
+        arb_cpu_act_split(x, M, K, prec, 0, want);
         got = realloc(got, ab);
         th_buf_download(&pieces, got);
         ok &= bytes_equal(&c, "pieces", got, want, ab);
         ok &= th_buf_guards_ok(&c, "pieces", &pieces);
     }
+
+    /* The transposed split (tc_update's operands): x^T in pieces. */
+    size_t tb = arb_staged_act_bytes_trans(M, K, prec);
+    th_buf tpieces = th_buf_alloc(jit_be, tb);
+    th_buf_poison(&tpieces, 0x5A);
+    arb_spec tsplit;
+    cr_assert_eq(arb_spec_init(&tsplit, "act_split", M, 1, K, 1, prec, ARB_VARIANT_TRANS, NULL),
+                 ARB_OK);
+    c.op = "act_split(trans)";
+    void *tsplit_args[] = {&bx.p, &tpieces.p};
+    if (ok && (ok &= launch(&c, &tsplit, tsplit_args))) {
+        uint8_t *tref = malloc(tb), *tgot = malloc(tb);
+        arb_cpu_act_split(x, M, K, prec, 1, tref);
+        th_buf_download(&tpieces, tgot);
+        ok &= bytes_equal(&c, "pieces^T", tgot, tref, tb);
+        ok &= th_buf_guards_ok(&c, "pieces^T", &tpieces);
+        free(tref);
+        free(tgot);
+    }
+    th_buf_free(&tpieces);
 
     /* tc_gemm: C[M][N] = pieces . dense^T over K, on the staged operands just
      * checked equal to the references; the float64 sum of those exact
@@ -229,5 +249,29 @@ Test(gpu_staged, ops_in_every_mode)
         bed.rng = pb.rng;
         arb_backend_close(be);
     }
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+/* The fused update through its staged plan (transposed splits, tc_update):
+ * on small-integer data every sum is exact, so the direct op must equal the
+ * two-pass path byte for byte (trits, E, accumulators, flips), with both
+ * score modes and every scale type. */
+Test(gpu_staged, update_in_every_scale_type)
+{
+    th_bed bed = staged_bed("gpu_staged/update");
+    arb_spec plan[ARB_PLAN_MAX];
+    cr_assert_eq(arb_plan_update_direct(ARB_STAGED_MIN_ROWS, 64, 64, 64, ARB_PREC_BF16X2,
+                                        arb_engine_arch(arb_backend_engine(jit_be)), 1, 0,
+                                        ARB_E_SCORE_GRAD, plan),
+                 3, "the update at %d rows is staged", ARB_STAGED_MIN_ROWS);
+    int ok = 1;
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        const staged_shape *s = &shapes[i];
+        int64_t M = s->M < ARB_STAGED_MIN_ROWS ? s->M + ARB_STAGED_MIN_ROWS : s->M;
+        int64_t gs = arb_scale_gs(s->kind, s->N, s->K);
+        ok &= th_case_update_chain(&bed, M, s->N, s->K, gs, 2, 2, ARB_E_SCORE_GRAD, 1);
+        ok &= th_case_update_chain(&bed, M, s->N, s->K, gs, 1, 3, ARB_E_SCORE_SIGN, 1);
+    }
+    ok &= th_case_update_chain(&bed, 1024, 512, 512, 64, 3, 2, ARB_E_SCORE_GRAD, 1);
     cr_assert(ok, "see the FAIL lines above");
 }

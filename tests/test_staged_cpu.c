@@ -101,7 +101,7 @@ Test(staged_cpu, activation_pieces_add_up_to_x)
         int64_t rows = arb_staged_pad(M, ARB_STAGE_ROWS), cols = arb_staged_pad(R, ARB_STAGE_COLS);
         uint8_t *out = malloc(arb_staged_act_bytes(M, R, prec));
         memset(out, 0x5A, arb_staged_act_bytes(M, R, prec));
-        arb_cpu_act_split(x, M, R, prec, out);
+        arb_cpu_act_split(x, M, R, prec, 0, out);
         size_t plane = (size_t)(rows * cols) * (size_t)arb_staged_elem_bytes(prec);
         for (int64_t m = 0; m < rows; m++) {
             for (int64_t r = 0; r < cols; r++) {
@@ -137,7 +137,7 @@ Test(staged_cpu, tc_gemm_on_staged_operands_is_ternary_fwd)
         void *dense = malloc(arb_staged_weight_bytes(N, K, prec, 0));
         void *pieces = malloc(arb_staged_act_bytes(M, K, prec));
         arb_cpu_ternary_decode(packed, w.E, N, K, gs, prec, 0, dense);
-        arb_cpu_act_split(x, M, K, prec, pieces);
+        arb_cpu_act_split(x, M, K, prec, 0, pieces);
         arb_cpu_tc_gemm(pieces, dense, M, N, K, prec, y);
         double num = 0, den = 0;
         for (int64_t i = 0; i < M * N; i++) {
@@ -155,4 +155,37 @@ Test(staged_cpu, tc_gemm_on_staged_operands_is_ternary_fwd)
     free(x);
     free(packed);
     th_hw_free(&w);
+}
+
+Test(staged_cpu, transposed_pieces_are_the_transpose)
+{
+    th_rng rng = th_rng_for("staged_cpu/split_trans");
+    const int64_t M = 77, R = 131;
+    float *x = malloc((size_t)(M * R) * sizeof(float));
+    th_fill_normal(&rng, x, (size_t)(M * R));
+    for (int p = ARB_PREC_TF32; p < ARB_PREC_COUNT; p++) {
+        arb_precision prec = (arb_precision)p;
+        int wide = prec == ARB_PREC_TF32, pieces = arb_staged_pieces(prec);
+        size_t nb = arb_staged_act_bytes(M, R, prec), tb = arb_staged_act_bytes_trans(M, R, prec);
+        uint8_t *plain = malloc(nb), *trans = malloc(tb);
+        arb_cpu_act_split(x, M, R, prec, 0, plain);
+        arb_cpu_act_split(x, M, R, prec, 1, trans);
+        int64_t prow = arb_staged_pad(M, ARB_STAGE_ROWS), pcol = arb_staged_pad(R, ARB_STAGE_COLS);
+        int64_t trow = arb_staged_pad(R, ARB_STAGE_ROWS), tcol = arb_staged_pad(M, ARB_STAGE_COLS);
+        size_t elem = (size_t)arb_staged_elem_bytes(prec);
+        for (int q = 0; q < pieces; q++)
+            for (int64_t m = 0; m < tcol; m++)
+                for (int64_t r = 0; r < trow; r++) {
+                    float t = at(trans + (size_t)q * (size_t)(trow * tcol) * elem, wide, tcol, r, m);
+                    float want = (m < M && r < R)
+                                     ? at(plain + (size_t)q * (size_t)(prow * pcol) * elem, wide,
+                                          pcol, m, r)
+                                     : 0.0f;
+                    cr_assert(t == want, "%s piece %d (%lld,%lld)", arb_precision_name(prec), q,
+                              (long long)m, (long long)r);
+                }
+        free(plain);
+        free(trans);
+    }
+    free(x);
 }

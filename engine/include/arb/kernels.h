@@ -57,7 +57,8 @@ typedef struct arb_spec {
                                     shared memory and step E in the epilogue */
 #define ARB_VARIANT_E_SCORES_ONLY 16 /* write every group's score to global memory and step
                                         no E (data-parallel ranks sum them first) */
-/* Variant of ternary_decode: write W^T (grad_x's operand) instead of W. */
+/* Variant of ternary_decode and act_split: write the transpose (W^T for
+ * grad_x; gy^T and x^T for tc_update, which reduces over the batch). */
 #define ARB_VARIANT_TRANS 32
 
 typedef struct arb_kernel_def {
@@ -116,7 +117,8 @@ uint64_t arb_spec_hash(const arb_spec *spec, int exact);
  * padded to ARB_STAGE_ROWS and the reduction to ARB_STAGE_COLS (zeros), as
  * kernel_templates/staged.cuh says. Fewer rows keep the fused kernel, which
  * reads the 1.6-bit packed weight directly: at M = 16 the dense operand's
- * bytes would cost more than the whole GEMM. */
+ * bytes would cost more than the whole GEMM. The fused update stages the
+ * same way (act_split of gy and x, transposed, then tc_update). */
 #define ARB_STAGED_MIN_ROWS 128
 #define ARB_STAGE_ROWS 256
 #define ARB_STAGE_COLS 64
@@ -130,10 +132,13 @@ int arb_staged_elem_bytes(arb_precision prec);
 /* Bytes of the decoded weight (trans: W^T) and of the activation pieces. */
 size_t arb_staged_weight_bytes(int64_t N, int64_t K, arb_precision prec, int trans);
 size_t arb_staged_act_bytes(int64_t M, int64_t R, arb_precision prec);
+/* The transposed pieces (act_split with ARB_VARIANT_TRANS: R rows, the batch
+ * M contiguous), the operands of tc_update. */
+size_t arb_staged_act_bytes_trans(int64_t M, int64_t R, arb_precision prec);
 
 /* ---- Plans: the kernels each op launches ---------------------------------- */
 
-#define ARB_PLAN_MAX 8
+#define ARB_PLAN_MAX 12 /* a staged linear layer: 3 + 3 + 3 (update) + 1 (E apply) */
 
 /* Which update a linear layer gets in training. */
 typedef struct arb_linear_update {
@@ -172,10 +177,12 @@ int arb_plan_update_E(int64_t N, int64_t K, int64_t gs, arb_e_score score, arb_s
  * operands split in two pieces: signs robust to SPEC §3's tolerance). */
 arb_precision arb_update_precision(arb_precision gemm);
 int arb_plan_update_direct(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
-                           int step, int phi, arb_e_score score, arb_spec *out);
+                           const char *arch, int step, int phi, arb_e_score score,
+                           arb_spec *out);
 /* Scores only (no T or E step), for data-parallel ranks to sum. */
 int arb_plan_update_E_scores_direct(int64_t M, int64_t N, int64_t K, int64_t gs,
-                                    arb_precision prec, arb_e_score score, arb_spec *out);
+                                    arb_precision prec, const char *arch, arb_e_score score,
+                                    arb_spec *out);
 int arb_plan_update_E_scores(int64_t N, int64_t K, int64_t gs, arb_e_score score, arb_spec *out);
 int arb_plan_update_E_apply(int64_t N, int64_t K, int64_t gs, arb_spec *out);
 int arb_plan_rmsnorm_fwd(int64_t B, int64_t D, int64_t gs, arb_spec *out);

@@ -57,21 +57,25 @@ void arb_cpu_ternary_decode(const uint8_t *packed, const int8_t *E, int64_t N, i
     }
 }
 
-void arb_cpu_act_split(const float *x, int64_t M, int64_t R, arb_precision prec, void *out)
+void arb_cpu_act_split(const float *x, int64_t M, int64_t R, arb_precision prec, int trans,
+                       void *out)
 {
-    const int64_t rows = arb_staged_pad(M, ARB_STAGE_ROWS), cols = arb_staged_pad(R, ARB_STAGE_COLS);
+    /* Plane layout: rows along M (trans: along R), the other index contiguous. */
+    const int64_t rows = arb_staged_pad(trans ? R : M, ARB_STAGE_ROWS);
+    const int64_t cols = arb_staged_pad(trans ? M : R, ARB_STAGE_COLS);
     const int pieces = arb_staged_pieces(prec);
-    memset(out, 0, arb_staged_act_bytes(M, R, prec));
+    memset(out, 0, (size_t)pieces * (size_t)(rows * cols) * (size_t)arb_staged_elem_bytes(prec));
     for (int64_t m = 0; m < M; m++) {
         for (int64_t r = 0; r < R; r++) {
             float v = x[m * R + r];
+            int64_t at = trans ? r * cols + m : m * cols + r;
             if (prec == ARB_PREC_TF32) {
-                ((uint32_t *)out)[m * cols + r] = tf32_bits(v);
+                ((uint32_t *)out)[at] = tf32_bits(v);
                 continue;
             }
             for (int p = 0; p < pieces; p++) {
                 uint16_t b = arb_cpu_bf16_bits(v);
-                ((uint16_t *)out)[((int64_t)p * rows + m) * cols + r] = b;
+                ((uint16_t *)out)[(int64_t)p * rows * cols + at] = b;
                 v -= bits_float((uint32_t)b << 16); /* exact: the remainder of a rounding */
             }
         }

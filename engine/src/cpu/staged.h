@@ -22,8 +22,10 @@ void arb_cpu_ternary_decode(const uint8_t *packed, const int8_t *E, int64_t N, i
 
 /* The activation pieces of x (M x R fp32): arb_staged_act_bytes(M, R, prec)
  * bytes; bf16 modes: PIECES planes of round-to-nearest-even bf16 remainders;
- * tf32: one plane of fp32 rounded to tf32 (nearest, ties away from zero). */
-void arb_cpu_act_split(const float *x, int64_t M, int64_t R, arb_precision prec, void *out);
+ * tf32: one plane of fp32 rounded to tf32 (nearest, ties away from zero).
+ * trans: the transpose, planes [R][M] (arb_staged_act_bytes_trans bytes). */
+void arb_cpu_act_split(const float *x, int64_t M, int64_t R, arb_precision prec, int trans,
+                       void *out);
 
 /* C[M][N] = sum_p A_p . B^T over R, from staged operands, summed in float64. */
 void arb_cpu_tc_gemm(const void *pieces, const void *dense, int64_t M, int64_t N, int64_t R,

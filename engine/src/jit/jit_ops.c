@@ -114,27 +114,60 @@ arb_status arb_jit_update_E(arb_backend *be, arb_ternary *W, const int8_t *s, co
     return ARB_OK;
 }
 
+/* Scratch of the staged update (plan: act_split gy, act_split x, tc_update):
+ * `before` bytes (E scores) first, then gy^T and x^T in two bf16 pieces. */
+static arb_status stage_update(arb_backend *be, const arb_spec *plan, const float *gy,
+                               const float *x, size_t before, CUdeviceptr *scratch,
+                               CUdeviceptr *gyT, CUdeviceptr *xT)
+{
+    const arb_spec *u = &plan[2];
+    size_t before_aligned = (before + 255) & ~(size_t)255;
+    size_t gy_bytes = arb_staged_act_bytes_trans(u->M, u->N, u->prec);
+    size_t x_bytes = arb_staged_act_bytes_trans(u->M, u->K, u->prec);
+    arb_status st = arb_jit_scratch(be, before_aligned + gy_bytes + x_bytes, scratch);
+    if (st)
+        return st;
+    *gyT = *scratch + before_aligned;
+    *xT = *gyT + gy_bytes;
+    LAUNCH(be, &plan[0], &gy, gyT);
+    LAUNCH(be, &plan[1], &x, xT);
+    return ARB_OK;
+}
+
+static int is_staged_update(const arb_spec *plan, int n)
+{
+    return n >= 3 && strcmp(plan[0].kernel, "act_split") == 0;
+}
+
 arb_status arb_jit_ternary_update_direct(arb_backend *be, arb_ternary *W, const float *gy,
                                          const float *x, int64_t M, int theta, int phi,
                                          arb_e_score score, const int32_t *guard,
                                          uint64_t *flips)
 {
     arb_spec plan[ARB_PLAN_MAX];
-    int n = arb_plan_update_direct(M, W->N, W->K, W->gs, be->precision, theta > 0, phi, score,
-                                   plan);
-    CUdeviceptr scores = 0;
-    if (n > 1) { /* scores cross threads: accumulate, then apply */
-        size_t groups = arb_scale_groups(W->N, W->K, W->gs);
-        arb_status st = arb_jit_scratch(be, groups * sizeof(float), &scores);
-        if (!st)
-            st = zero(be, scores, groups);
-        if (st)
-            return st;
-    }
-    LAUNCH(be, &plan[0], &gy, &x, &W->T_packed, &W->T_accum, &W->E, &W->E_accum, &scores, &theta,
-           &phi, &guard, &flips);
-    if (n > 1)
-        LAUNCH(be, &plan[1], &W->E, &W->E_accum, &scores, &phi, &guard);
+    int n = arb_plan_update_direct(M, W->N, W->K, W->gs, be->precision,
+                                   arb_engine_arch(be->jit->engine), theta > 0, phi, score, plan);
+    int staged = is_staged_update(plan, n);
+    int applies = n > (staged ? 3 : 1); /* scores cross threads: accumulate, then apply */
+    size_t groups = arb_scale_groups(W->N, W->K, W->gs);
+    size_t score_bytes = applies ? groups * sizeof(float) : 0;
+    CUdeviceptr scratch = 0, gyT = 0, xT = 0;
+    arb_status st = staged ? stage_update(be, plan, gy, x, score_bytes, &scratch, &gyT, &xT)
+                           : (applies ? arb_jit_scratch(be, score_bytes, &scratch) : ARB_OK);
+    if (!st && applies)
+        st = zero(be, scratch, groups);
+    if (st)
+        return st;
+    CUdeviceptr scores = applies ? scratch : 0;
+    const arb_spec *update = &plan[staged ? 2 : 0];
+    if (staged)
+        LAUNCH(be, update, &gyT, &xT, &W->T_packed, &W->T_accum, &W->E, &W->E_accum, &scores,
+               &theta, &phi, &guard, &flips);
+    else
+        LAUNCH(be, update, &gy, &x, &W->T_packed, &W->T_accum, &W->E, &W->E_accum, &scores,
+               &theta, &phi, &guard, &flips);
+    if (applies)
+        LAUNCH(be, &plan[n - 1], &W->E, &W->E_accum, &scores, &phi, &guard);
     return ARB_OK;
 }
 
@@ -156,7 +189,8 @@ arb_status arb_jit_update_E_scores_direct(arb_backend *be, const arb_ternary *W,
                                           float *scores)
 {
     arb_spec plan[ARB_PLAN_MAX];
-    arb_plan_update_E_scores_direct(M, W->N, W->K, W->gs, be->precision, score, plan);
+    int n = arb_plan_update_E_scores_direct(M, W->N, W->K, W->gs, be->precision,
+                                            arb_engine_arch(be->jit->engine), score, plan);
     arb_status st = zero(be, DPTR(scores), arb_scale_groups(W->N, W->K, W->gs));
     if (st)
         return st;
@@ -164,6 +198,14 @@ arb_status arb_jit_update_E_scores_direct(arb_backend *be, const arb_ternary *W,
     int theta = 0, phi = 0;
     const int32_t *no_guard = NULL;
     uint64_t *no_flips = NULL;
+    if (is_staged_update(plan, n)) {
+        CUdeviceptr scratch = 0, gyT = 0, xT = 0;
+        if ((st = stage_update(be, plan, gy, x, 0, &scratch, &gyT, &xT)))
+            return st;
+        LAUNCH(be, &plan[2], &gyT, &xT, (void *)&W->T_packed, (void *)&W->T_accum, (void *)&W->E,
+               (void *)&W->E_accum, &scores, &theta, &phi, &no_guard, &no_flips);
+        return ARB_OK;
+    }
     LAUNCH(be, &plan[0], &gy, &x, (void *)&W->T_packed, (void *)&W->T_accum, (void *)&W->E,
            (void *)&W->E_accum, &scores, &theta, &phi, &no_guard, &no_flips);
     return ARB_OK;

@@ -306,20 +306,15 @@ static int e_in_tile(int64_t K, int64_t gs)
     return gs >= 2 && gs <= 128 && K % gs == 0 && 128 % gs == 0;
 }
 
-static arb_status check_update(const arb_spec *s, arb_err *err)
+/* The update's variant bits and in-tile E groups (ternary_update_direct and
+ * tc_update); `static_smem`: the kernel's static shared bytes besides the
+ * in-tile scores. */
+static arb_status check_update_variant(const arb_spec *s, int64_t static_smem, arb_err *err)
 {
-    arb_status st = check_shape_common(s, err);
-    if (!st)
-        st = s->prec == ARB_PREC_FP32 ? check_gemm_blocks(s, err)
-                                      : check_mma_blocks(s, MMA_OUTER, err);
-    if (!st)
-        st = check_gs(s, s->N, s->K, err);
-    if (!st && (s->variant & ARB_VARIANT_E_IN_TILE)) {
+    arb_status st = ARB_OK;
+    if (s->variant & ARB_VARIANT_E_IN_TILE) {
         const arb_blocks *b = &s->blocks;
-        /* Static: the SIMT tiles or (tensor cores: dynamic slabs) the digit
-         * table alone, plus BM x BN/gs float scores (gs >= 1: checked above). */
-        int64_t smem = (s->prec == ARB_PREC_FP32 ? simt_smem_bytes(b) : LUT_BYTES) +
-                       (int64_t)b->bm * (b->bn / s->gs) * 4;
+        int64_t smem = static_smem + (int64_t)b->bm * (b->bn / s->gs) * 4;
         if (!e_in_tile(s->K, s->gs) || b->bn % s->gs)
             st = ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
                           "%s: in-tile E scores need gs (%lld) to divide K (%lld) and bn (%d)",
@@ -336,6 +331,22 @@ static arb_status check_update(const arb_spec *s, arb_err *err)
     if (!st && (s->variant & ARB_VARIANT_E_GRAD) && (s->variant & ARB_VARIANT_E_SIGN))
         st = ARB_FAIL(err, ARB_ERR_INVALID_ARG, "%s: choose one E score (grad or sign)",
                       s->kernel);
+    return st;
+}
+
+static arb_status check_update(const arb_spec *s, arb_err *err)
+{
+    arb_status st = check_shape_common(s, err);
+    if (!st)
+        st = s->prec == ARB_PREC_FP32 ? check_gemm_blocks(s, err)
+                                      : check_mma_blocks(s, MMA_OUTER, err);
+    if (!st)
+        st = check_gs(s, s->N, s->K, err);
+    /* Static: the SIMT tiles or (tensor cores: dynamic slabs) the digit table alone. */
+    if (!st)
+        st = check_update_variant(s, s->prec == ARB_PREC_FP32 ? simt_smem_bytes(&s->blocks)
+                                                               : LUT_BYTES,
+                                  err);
     return st;
 }
 
@@ -486,6 +497,12 @@ size_t arb_staged_act_bytes(int64_t M, int64_t R, arb_precision prec)
            (size_t)arb_staged_pad(R, ARB_STAGE_COLS) * (size_t)arb_staged_elem_bytes(prec);
 }
 
+size_t arb_staged_act_bytes_trans(int64_t M, int64_t R, arb_precision prec)
+{
+    return (size_t)arb_staged_pieces(prec) * (size_t)arb_staged_pad(R, ARB_STAGE_ROWS) *
+           (size_t)arb_staged_pad(M, ARB_STAGE_COLS) * (size_t)arb_staged_elem_bytes(prec);
+}
+
 int arb_staged_applies(int64_t M, arb_precision prec, const char *arch)
 {
     return prec != ARB_PREC_FP32 && M >= ARB_STAGED_MIN_ROWS && arch && strcmp(arch, "sm_90a") == 0;
@@ -499,6 +516,15 @@ static const arb_blocks tc_candidates[] = {
     {128, 128, 0, 0, 0, 8, 6}, {128, 64, 0, 0, 0, 8, 4},  {128, 64, 0, 0, 0, 8, 6},
     {64, 128, 0, 0, 0, 4, 4},  {64, 128, 0, 0, 0, 4, 6},  {64, 64, 0, 0, 0, 4, 6},
     {128, 256, 0, 0, 0, 8, 3}, {128, 256, 0, 0, 0, 8, 4}, {64, 256, 0, 0, 0, 4, 4},
+};
+
+/* tc_update: 3 stages of 128 x 128 fill the SM (192 KiB); the smaller tiles
+ * leave room for a second block, whose main loop overlaps this one's
+ * epilogue (the trit and E steps). */
+static const arb_blocks tc_update_candidates[] = {
+    {128, 128, 0, 0, 0, 8, 3}, {128, 64, 0, 0, 0, 8, 3}, {128, 64, 0, 0, 0, 8, 4},
+    {64, 128, 0, 0, 0, 4, 3},  {64, 128, 0, 0, 0, 4, 4}, {64, 64, 0, 0, 0, 4, 3},
+    {64, 64, 0, 0, 0, 4, 4},   {64, 64, 0, 0, 0, 4, 6},
 };
 
 /* Dynamic shared memory of tc_gemm: mirrors tc_gemm.cu (STAGES slabs of
@@ -516,6 +542,14 @@ static int64_t tc_smem_bytes(const arb_spec *s)
  * grid of fewer blocks than the GPU's SMs (132 on H100/H200) leaves SMs
  * idle, so smaller outputs take the largest tile that still gives 128
  * blocks, down to 64x64. */
+/* Dynamic shared memory of tc_update: STAGES slabs of the two pieces of
+ * gy^T (bm rows) and of x^T (bn rows), plus 1024 to align the base. */
+static int64_t tc_update_smem_bytes(const arb_spec *s)
+{
+    const arb_blocks *b = &s->blocks;
+    return b->stages * (2 * (int64_t)b->bm + 2 * (int64_t)b->bn) * 128 + 1024;
+}
+
 static arb_blocks default_tc(const arb_spec *s)
 {
     int pieces = arb_staged_pieces(s->prec);
@@ -561,6 +595,68 @@ static arb_status check_tc(const arb_spec *s, arb_err *err)
     return ARB_OK;
 }
 
+/* tc_update: the tc_gemm tile rules on two-piece operands (4 planes a
+ * stage) and the update's variant rules. */
+static arb_status check_tc_update(const arb_spec *s, arb_err *err)
+{
+    const arb_blocks *b = &s->blocks;
+    arb_status st = check_shape_common(s, err);
+    if (!st)
+        st = check_gs(s, s->N, s->K, err);
+    if (!st && ((b->bm != 64 && b->bm != 128) || (b->bn != 64 && b->bn != 128) || b->bk ||
+                b->tm || b->tn || b->warps != b->bm / 16 || b->stages < 3 || b->stages > 8))
+        st = ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                      "%s: block %dx%d, %d warps, %d stages (bk %d, tm %d, tn %d): bm and bn must "
+                      "be 64 or 128, warps = bm/16, stages 3..8, bk = tm = tn = 0",
+                      s->kernel, b->bm, b->bn, b->warps, b->stages, b->bk, b->tm, b->tn);
+    if (!st && tc_update_smem_bytes(s) > OPTIN_SMEM_LIMIT - 4096)
+        st = ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                      "%s: %d stages of a %dx%d tile need %lld bytes of shared memory", s->kernel,
+                      b->stages, b->bm, b->bn, (long long)tc_update_smem_bytes(s));
+    if (!st)
+        st = check_update_variant(s, LUT_BYTES, err);
+    return st;
+}
+
+/* Measured (arb-bench --sweep-blocks, base shapes, H200): 128x128 with 3
+ * stages at N=K=4096 (354 us; 128x64: 460); at N=256, K=4096 (64 such tiles)
+ * 128x64 with 4 stages (27 us against 41). So: the larger tile while it
+ * still gives 128 blocks. */
+static arb_blocks default_tc_update(const arb_spec *s)
+{
+    int narrow_ok = !(s->variant & ARB_VARIANT_E_IN_TILE) || (s->gs >= 1 && 64 % s->gs == 0);
+    if (ceil_div(s->N, 128) * ceil_div(s->K, 128) >= 128 || !narrow_ok)
+        return (arb_blocks){128, 128, 0, 0, 0, 8, 3}; /* (in-tile E groups must fit bn) */
+    return (arb_blocks){128, 64, 0, 0, 0, 8, 4};
+}
+
+static void dims_tc_update(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    dims(g, b, ceil_div(s->K, s->blocks.bn), ceil_div(s->N, s->blocks.bm), s->blocks.warps);
+    *smem = (unsigned)tc_update_smem_bytes(s);
+}
+
+static void work_tc_update(const arb_spec *s, double *bytes, double *flops)
+{
+    double M = (double)s->M, N = (double)s->N, K = (double)s->K;
+    *flops = 2.0 * M * N * K;
+    *bytes = 4.0 * M * (N + K) /* two bf16 pieces of each */ + 2.0 * N * K +
+             2.0 * N * K / 5.0 + 4.0 * N * K / (double)s->gs;
+}
+
+static arb_status check_split(const arb_spec *s, arb_err *err)
+{
+    arb_status st = check_plain(s, err);
+    if (!st && (s->variant & ~ARB_VARIANT_TRANS))
+        st = ARB_FAIL(err, ARB_ERR_INVALID_ARG, "%s: unknown variant bits 0x%x", s->kernel,
+                      (unsigned)s->variant);
+    if (!st && (s->variant & ARB_VARIANT_TRANS) && s->blocks.warps != 8)
+        st = ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                      "%s: the transposed split has 8 warps (64 x 64 tiles), not %d", s->kernel,
+                      s->blocks.warps);
+    return st;
+}
+
 static arb_status check_decode(const arb_spec *s, arb_err *err)
 {
     arb_status st = check_shape_common(s, err);
@@ -600,6 +696,12 @@ static void dims_decode(const arb_spec *s, unsigned g[3], unsigned b[3], unsigne
 /* act_split: a thread per 8 elements of the padded planes. */
 static void dims_split(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
 {
+    if (s->variant & ARB_VARIANT_TRANS) { /* 64 x 64 tiles over padded M x K */
+        dims(g, b, arb_staged_pad(s->M, ARB_STAGE_COLS) / 64,
+             arb_staged_pad(s->K, ARB_STAGE_ROWS) / 64, 8);
+        *smem = 0;
+        return;
+    }
     int64_t count = arb_staged_pad(s->M, ARB_STAGE_ROWS) * arb_staged_pad(s->K, ARB_STAGE_COLS);
     dims_count(count / 8, s, g, b, smem);
 }
@@ -623,7 +725,10 @@ static void work_decode(const arb_spec *s, double *bytes, double *flops)
 static void work_split(const arb_spec *s, double *bytes, double *flops)
 {
     *flops = 0;
-    *bytes = 4.0 * (double)s->M * (double)s->K + (double)arb_staged_act_bytes(s->M, s->K, s->prec);
+    *bytes = 4.0 * (double)s->M * (double)s->K +
+             (double)((s->variant & ARB_VARIANT_TRANS)
+                          ? arb_staged_act_bytes_trans(s->M, s->K, s->prec)
+                          : arb_staged_act_bytes(s->M, s->K, s->prec));
 }
 
 /* ---- work (minimum bytes moved, flops) for arb-bench ------------------------ */
@@ -794,10 +899,13 @@ static const arb_kernel_def registry[] = {
      work_xent, NULL},
     {"ternary_decode", "ternary_decode.cu", TC_PRECISIONS, NULL, 0, default_decode, check_decode,
      dims_decode, work_decode, NULL},
-    {"act_split", "act_split.cu", TC_PRECISIONS, ELEM_CANDS, default_elementwise, check_plain,
+    {"act_split", "act_split.cu", TC_PRECISIONS, ELEM_CANDS, default_elementwise, check_split,
      dims_split, work_split, NULL},
     {"tc_gemm", "tc_gemm.cu", TC_PRECISIONS, tc_candidates, COUNT(tc_candidates), default_tc,
      check_tc, dims_tc, work_tc, "sm_90a"},
+    {"tc_update", "tc_update.cu", PREC_BIT(ARB_PREC_BF16X2), tc_update_candidates,
+     COUNT(tc_update_candidates), default_tc_update, check_tc_update, dims_tc_update,
+     work_tc_update, "sm_90a"},
 };
 
 int arb_kernel_count(void) { return COUNT(registry); }
@@ -966,15 +1074,28 @@ arb_precision arb_update_precision(arb_precision gemm)
     return gemm == ARB_PREC_FP32 ? ARB_PREC_FP32 : ARB_PREC_BF16X2;
 }
 
+/* The staged update (sm_90a): gy^T and x^T split into two bf16 pieces each,
+ * then tc_update. */
+static int plan_update_staged(int64_t M, int64_t N, int64_t K, int64_t gs, int32_t variant,
+                              arb_spec *out)
+{
+    int n = add(out, 0, "act_split", M, 1, N, 1, ARB_PREC_BF16X2, ARB_VARIANT_TRANS);
+    n = add(out, n, "act_split", M, 1, K, 1, ARB_PREC_BF16X2, ARB_VARIANT_TRANS);
+    return add(out, n, "tc_update", M, N, K, gs, ARB_PREC_BF16X2, variant);
+}
+
 int arb_plan_update_direct(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision prec,
-                           int step, int phi, arb_e_score score, arb_spec *out)
+                           const char *arch, int step, int phi, arb_e_score score,
+                           arb_spec *out)
 {
     int32_t variant = (step ? ARB_VARIANT_STEP : 0) | e_variant(phi > 0, score);
     int in_tile = phi > 0 && e_in_tile(K, gs);
     if (in_tile)
         variant |= ARB_VARIANT_E_IN_TILE;
-    int n = add(out, 0, "ternary_update_direct", M, N, K, gs, arb_update_precision(prec),
-                variant);
+    arb_precision up = arb_update_precision(prec);
+    int n = arb_staged_applies(M, up, arch)
+                ? plan_update_staged(M, N, K, gs, variant, out)
+                : add(out, 0, "ternary_update_direct", M, N, K, gs, up, variant);
     /* gs == 1 and in-tile groups: E is stepped inside the update kernel */
     if (phi > 0 && gs != 1 && !in_tile)
         n += arb_plan_update_E_apply(N, K, gs, out + n);
@@ -982,10 +1103,14 @@ int arb_plan_update_direct(int64_t M, int64_t N, int64_t K, int64_t gs, arb_prec
 }
 
 int arb_plan_update_E_scores_direct(int64_t M, int64_t N, int64_t K, int64_t gs,
-                                    arb_precision prec, arb_e_score score, arb_spec *out)
+                                    arb_precision prec, const char *arch, arb_e_score score,
+                                    arb_spec *out)
 {
-    return add(out, 0, "ternary_update_direct", M, N, K, gs, arb_update_precision(prec),
-               e_variant(1, score) | ARB_VARIANT_E_SCORES_ONLY);
+    int32_t variant = e_variant(1, score) | ARB_VARIANT_E_SCORES_ONLY;
+    arb_precision up = arb_update_precision(prec);
+    if (arb_staged_applies(M, up, arch))
+        return plan_update_staged(M, N, K, gs, variant, out);
+    return add(out, 0, "ternary_update_direct", M, N, K, gs, up, variant);
 }
 
 int arb_plan_update_E_scores(int64_t N, int64_t K, int64_t gs, arb_e_score score, arb_spec *out)
@@ -1062,7 +1187,7 @@ int arb_plan_linear(int64_t M, int64_t N, int64_t K, int64_t gs, arb_precision p
     int n = arb_plan_ternary_fwd(M, N, K, gs, prec, arch, out);
     n += arb_plan_ternary_grad_x(M, N, K, gs, prec, arch, out + n);
     if (update && (update->step || update->e_enabled))
-        n += arb_plan_update_direct(M, N, K, gs, prec, update->step, update->e_enabled ? 1 : 0,
+        n += arb_plan_update_direct(M, N, K, gs, prec, arch, update->step, update->e_enabled ? 1 : 0,
                                     update->score, out + n);
     return n;
 }
