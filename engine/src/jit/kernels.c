@@ -446,6 +446,12 @@ static void dims_m(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *sm
     dims_count(s->M, s, g, b, smem);
 }
 
+/* The glue kernels take 4 elements a thread (kernel_templates/elementwise.cuh). */
+static void dims_m4(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
+{
+    dims_count(ceil_div(s->M, 4), s, g, b, smem);
+}
+
 static void dims_mk(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned *smem)
 {
     dims_count(s->M * s->K, s, g, b, smem);
@@ -887,11 +893,11 @@ static const arb_kernel_def registry[] = {
      check_plain, dims_m, work_sample, NULL},
     {"step_advance", "step_advance.cu", FP32_ONLY, NULL, 0, default_single, check_plain, dims_m,
      work_none, NULL},
-    {"relu_fwd", "relu_fwd.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_plain, dims_m,
+    {"relu_fwd", "relu_fwd.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_plain, dims_m4,
      work_relu_fwd, NULL},
-    {"relu_bwd", "relu_bwd.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_plain, dims_m,
+    {"relu_bwd", "relu_bwd.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_plain, dims_m4,
      work_three, NULL},
-    {"add", "add.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_plain, dims_m,
+    {"add", "add.cu", FP32_ONLY, ELEM_CANDS, default_elementwise, check_plain, dims_m4,
      work_three, NULL},
     {"xent_fwd", "xent_fwd.cu", FP32_ONLY, ROW_CANDS, default_rows, check_plain, dims_rows,
      work_xent, NULL},
