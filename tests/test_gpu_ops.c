@@ -119,6 +119,8 @@ Test(gpu_ops, rmsnorm_fwd_bwd)
         {37, 96, ARB_SCALE_G32},
         {5, 192, ARB_SCALE_G64},     {37, 384, ARB_SCALE_G128},    {37, 131, ARB_SCALE_ROW},
         {3, 2053, ARB_SCALE_TENSOR}, {129, 513, ARB_SCALE_ELEMENT}, {2, 4099, ARB_SCALE_ROW},
+        /* D a multiple of 4 x threads: the row-in-registers path */
+        {37, 1024, ARB_SCALE_G64},   {5, 4096, ARB_SCALE_ELEMENT}, {3, 2048, ARB_SCALE_TENSOR},
     };
     th_bed bed = gpu_bed("gpu_ops/rmsnorm_fwd_bwd");
     int ok = 1;
