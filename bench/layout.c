@@ -315,6 +315,9 @@ arb_status bench_layout_for(const arb_spec *s, bench_layout *l, arb_err *err)
          * whole staged plan beside cuBLAS. */
         staged_in(l, "A", arb_staged_act_bytes(s->M, s->K, s->prec), s->prec);
         staged_in(l, "B", arb_staged_weight_bytes(s->N, s->K, s->prec, 0), s->prec);
+        /* E: read by the scale-after variant only (2^E per K-group of B = T). */
+        l->buf_E = scales(l, "E", (s->variant & ARB_VARIANT_SCALE_AFTER) ? groups : 1, ROLE_IN,
+                          -4, 4);
         l->buf_out = add_buf(l, "C", BT_F32, M * N, ROLE_OUT, GEN_ZERO, 0, 0, CMP_REL, tol);
     } else {
         return ARB_FAIL(err, ARB_ERR_NOT_FOUND,

@@ -27,6 +27,10 @@
 
 /* ternary_decode's variant: write the transpose (grad_x reduces over n). */
 #define ARB_VARIANT_TRANS 32
+/* Scale after the MMA: ternary_decode writes T alone (E = 0), tc_gemm
+ * multiplies each K-group's partial sums by 2^E (forward only, gs a multiple
+ * of the 128-byte K slab dividing K). */
+#define ARB_VARIANT_SCALE_AFTER 64
 
 /* Activation pieces of a mode: fp32 = bf16 hi + bf16 lo (+ bf16 lo2). tf32
  * keeps one fp32 plane (rounded to tf32 on the way). */

@@ -86,14 +86,25 @@ __host__ __device__ constexpr bool arb_tc_term(int a, int b, int pa, int pb)
     return a + b < (pa > pb ? pa : pb);
 }
 
-/* acc = the tile's sums. PROMOTE_SLABS > 0: every that many slabs the
- * tensor core's partial sums are added into separate fp32 registers. */
+/* std::is_same without <type_traits> (no system headers under NVRTC). */
+template <class A, class B> struct arb_same { static constexpr bool value = false; };
+template <class A> struct arb_same<A, A> { static constexpr bool value = true; };
+
+/* No scale: the promoted partial sums are added as they are. */
+struct arb_tc_unscaled {
+    __device__ __forceinline__ float operator()(int, int) const { return 1.0f; }
+};
+
+/* acc = the tile's sums. PROMOTE_SLABS > 0: every that many slabs (a
+ * "chunk") the tensor core's partial sums are added into separate fp32
+ * registers, each multiplied by scale(column in the tile, chunk). */
 template <int BM, int BN, int STAGES, int THREADS, bool TF32, int PA, int PB, int PROMOTE_SLABS,
-          i64 A_ROWS, i64 B_ROWS, i64 ROW_BYTES>
+          i64 A_ROWS, i64 B_ROWS, i64 ROW_BYTES, class Scale = arb_tc_unscaled>
 __device__ __forceinline__ void arb_tc_mainloop(const u8 *__restrict__ A, const u8 *__restrict__ B,
                                                 i64 m0, i64 n0, u8 *smem_raw,
-                                                float (&acc)[BN / 2])
+                                                float (&acc)[BN / 2], Scale scale = Scale())
 {
+    constexpr bool SCALED = !arb_same<Scale, arb_tc_unscaled>::value;
     constexpr int KT = (int)(ROW_BYTES / 128); /* 128-byte K slabs */
     constexpr int A_TILE = BM * 128, B_TILE = BN * 128;
     constexpr int STAGE = arb_tc_stage<BM, BN, PA, PB>::BYTES;
@@ -172,9 +183,12 @@ __device__ __forceinline__ void arb_tc_mainloop(const u8 *__restrict__ A, const 
              * accumulator choice split the wgmma stream into two paths. */
             arb_wgmma_wait<0>();
             arb_wgmma_pin(acc);
+            const int chunk = kt / (PROMOTE ? PROMOTE_SLABS : 1);
 #pragma unroll
             for (int i = 0; i < ACC; i++) {
-                total[i] += acc[i];
+                /* register 4j + 2h + q holds column 8j + 2(lane%4) + q */
+                const int col = 8 * (i / 4) + 2 * ((int)threadIdx.x & 3) + (i & 1);
+                total[i] = SCALED ? fmaf(acc[i], scale(col, chunk), total[i]) : total[i] + acc[i];
                 acc[i] = 0.0f;
             }
         } else {
@@ -183,7 +197,7 @@ __device__ __forceinline__ void arb_tc_mainloop(const u8 *__restrict__ A, const 
     }
     arb_wgmma_wait<0>();
     arb_wgmma_pin(acc);
-    if (PROMOTE)
+    if (PROMOTE) /* (a scaled loop ends on a chunk boundary: acc is 0 here) */
 #pragma unroll
         for (int i = 0; i < ACC; i++)
             acc[i] += total[i];

@@ -7,6 +7,7 @@
  *   VARIANT 0                 out[n][k], n padded to ARB_STAGE_ROWS, k to _COLS
  *   VARIANT ARB_VARIANT_TRANS out[k][n], k padded to ARB_STAGE_ROWS, n to _COLS
  *                             (grad_x = gy . W reduces over n)
+ *   ARB_VARIANT_SCALE_AFTER   T alone (tc_gemm applies 2^E after the MMA)
  *
  * Grid: one block per 64 x 64 tile of W over the padded extents (both are
  * multiples of 64); 256 threads. Each thread decodes 16 trits of a row into
@@ -23,6 +24,7 @@ __global__ void __launch_bounds__(256)
                           void *__restrict__ out)
 {
     constexpr bool TRANS = (VARIANT & ARB_VARIANT_TRANS) != 0;
+    constexpr bool SCALE_AFTER = (VARIANT & ARB_VARIANT_SCALE_AFTER) != 0; /* T alone */
     constexpr bool WIDE = arb_staged<PREC>::TF32;
     constexpr int OUT_COLS = TRANS ? ARB_PAD(N, ARB_STAGE_COLS) : ARB_PAD(K, ARB_STAGE_COLS);
     __shared__ u32 tile[64][65]; /* bits of W[n0 + i][k0 + j]; +1 column: fewer bank conflicts */
@@ -49,7 +51,7 @@ __global__ void __launch_bounds__(256)
             u32 bits = 0u;
             if (i < valid) {
                 const u32 code = v % 3u; /* T + 1 */
-                const u32 e = (u32)(E[(lin + i) / GS] + 127);
+                const u32 e = SCALE_AFTER ? 127u : (u32)(E[(lin + i) / GS] + 127);
                 if (code != 1u) /* sign from the code, exponent E + 127, mantissa 0 */
                     bits = WIDE ? ((u32)(code == 0u) << 31 | e << 23)
                                 : ((u32)(code == 0u) << 15 | e << 7);

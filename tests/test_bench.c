@@ -410,7 +410,7 @@ Test(bench, staged_layouts_have_the_staged_sizes)
 
         cr_assert_eq(arb_spec_init(&s, "tc_gemm", M, N, K, 1, prec, 0, NULL), ARB_OK);
         cr_assert_eq(bench_layout_for(&s, &l, &err), ARB_OK, "%s", err.msg);
-        cr_assert_eq(l.n_bufs, 3);
+        cr_assert_eq(l.n_bufs, 4, "A, B, E (read by the scale-after variant) and C");
         cr_assert_eq(l.gemm, GEMM_NONE, "no cuBLAS peer per tc_gemm row");
         cr_assert_eq(l.bufs[0].bytes, arb_staged_act_bytes(M, K, prec));
         cr_assert_eq(l.bufs[1].bytes, arb_staged_weight_bytes(N, K, prec, 0));

@@ -275,6 +275,22 @@ Test(engine, every_template_compiles_for_sm90, .timeout = 240)
                 tensor_core_specs++;
         }
     }
+    /* tc_gemm scaling after the MMA (one- and multi-piece modes). */
+    for (int p = ARB_PREC_BF16; p <= ARB_PREC_BF16X2; p++) {
+        arb_spec spec;
+        cr_assert_eq(arb_spec_init(&spec, "tc_gemm", 300, 200, 256, 64, (arb_precision)p,
+                                   ARB_VARIANT_SCALE_AFTER, NULL),
+                     ARB_OK);
+        arb_err err = {0};
+        cr_assert_eq(arb_spec_check(&spec, &err), ARB_OK, "%s", err.msg);
+        cr_assert_eq(prepare(engine_a, &spec), 1);
+        arb_cache_entry entry;
+        cr_assert(fetch_entry(engine_a, &spec, &entry));
+        cr_assert_eq(entry.spill_bytes, 0, "scale-after tc_gemm spills %d bytes",
+                     entry.spill_bytes);
+        arb_cache_entry_free(&entry);
+        staged_update_specs++;
+    }
     /* The staged kernels in every tensor-core mode, for sm_90a. */
     static const char *const staged[] = {"ternary_decode", "act_split", "tc_gemm"};
     int staged_specs = 0;

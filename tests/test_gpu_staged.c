@@ -178,7 +178,7 @@ static int check_kernels(th_bed *bed, const staged_shape *s, arb_precision prec)
     arb_spec gemm;
     cr_assert_eq(arb_spec_init(&gemm, "tc_gemm", M, N, K, 1, prec, 0, NULL), ARB_OK);
     c.op = "tc_gemm";
-    void *gemm_args[] = {&pieces.p, &dense[0].p, &bc.p};
+    void *gemm_args[] = {&pieces.p, &dense[0].p, &dw.w.E, &bc.p};
     if (ok && (ok &= launch(&c, &gemm, gemm_args))) {
         size_t mn = (size_t)(M * N);
         float *y = malloc(mn * sizeof(float)), *ref_f = malloc(mn * sizeof(float));
@@ -273,5 +273,70 @@ Test(gpu_staged, update_in_every_scale_type)
         ok &= th_case_update_chain(&bed, M, s->N, s->K, gs, 1, 3, ARB_E_SCORE_SIGN, 1);
     }
     ok &= th_case_update_chain(&bed, 1024, 512, 512, 64, 3, 2, ARB_E_SCORE_GRAD, 1);
+    cr_assert(ok, "see the FAIL lines above");
+}
+
+/* The alternative to decoding T * 2^E into the operand: ternary_decode
+ * writes T alone and tc_gemm multiplies each K-group's partial sums by 2^E
+ * (ARB_VARIANT_SCALE_AFTER, forward only). Checked against the float64
+ * forward at the mode's SPEC bound. */
+Test(gpu_staged, scale_after_the_mma_is_the_forward)
+{
+    th_bed bed = staged_bed("gpu_staged/scale_after");
+    static const int64_t cases[][4] = {{300, 257, 192, 64}, {129, 130, 384, 128},
+                                       {200, 64, 256, 256}, {37, 96, 128, 64}};
+    static const double tol[ARB_PREC_COUNT] = {0, 1e-3, 1e-2, 1e-5, 2e-6};
+    int ok = 1;
+    for (int p = ARB_PREC_TF32; p < ARB_PREC_COUNT; p++) {
+        arb_precision prec = (arb_precision)p;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            const int64_t M = cases[i][0], N = cases[i][1], K = cases[i][2], gs = cases[i][3];
+            th_case c = {"tc_gemm(scale after)", M, N, K, gs, arb_precision_name(prec), "jit"};
+            th_hw w = th_hw_random(&bed.rng, N, K, gs, -8, 8, 0, 0);
+            th_dw dw = th_dw_create(jit_be, &w);
+            float *x = malloc((size_t)(M * K) * sizeof(float));
+            th_fill_normal(&bed.rng, x, (size_t)(M * K));
+            th_buf bx = th_buf_from(jit_be, x, (size_t)(M * K) * sizeof(float));
+            th_buf dense = th_buf_alloc(jit_be, arb_staged_weight_bytes(N, K, prec, 0));
+            th_buf pieces = th_buf_alloc(jit_be, arb_staged_act_bytes(M, K, prec));
+            th_buf by = th_buf_alloc(jit_be, (size_t)(M * N) * sizeof(float));
+            th_buf_poison(&by, TH_POISON_F32);
+            arb_spec dec, split, gemm;
+            cr_assert_eq(arb_spec_init(&dec, "ternary_decode", 1, N, K, gs, prec,
+                                       ARB_VARIANT_SCALE_AFTER, NULL),
+                         ARB_OK);
+            cr_assert_eq(arb_spec_init(&split, "act_split", M, 1, K, 1, prec, 0, NULL), ARB_OK);
+            cr_assert_eq(arb_spec_init(&gemm, "tc_gemm", M, N, K, gs, prec,
+                                       ARB_VARIANT_SCALE_AFTER, NULL),
+                         ARB_OK);
+            arb_err err = {0};
+            cr_assert_eq(arb_spec_check(&gemm, &err), ARB_OK, "%s", err.msg);
+            void *dec_args[] = {&dw.w.T_packed, &dw.w.E, &dense.p};
+            void *split_args[] = {&bx.p, &pieces.p};
+            void *gemm_args[] = {&pieces.p, &dense.p, &dw.w.E, &by.p};
+            int good = launch(&c, &dec, dec_args) && launch(&c, &split, split_args) &&
+                       launch(&c, &gemm, gemm_args);
+            if (good) {
+                float *y = malloc((size_t)(M * N) * sizeof(float));
+                double *ref = malloc((size_t)(M * N) * sizeof(double));
+                th_buf_download(&by, y);
+                th_ref_ternary_fwd(&w, x, M, ref);
+                good = th_check_rel(&c, "y", y, ref, (size_t)(M * N), tol[p]) &&
+                       th_buf_guards_ok(&c, "y", &by);
+                if (good)
+                    th_pass(&c, "within %g of the float64 forward", tol[p]);
+                free(y);
+                free(ref);
+            }
+            ok &= good;
+            th_buf_free(&by);
+            th_buf_free(&pieces);
+            th_buf_free(&dense);
+            th_buf_free(&bx);
+            free(x);
+            th_dw_free(&dw);
+            th_hw_free(&w);
+        }
+    }
     cr_assert(ok, "see the FAIL lines above");
 }

@@ -60,6 +60,12 @@ typedef struct arb_spec {
 /* Variant of ternary_decode and act_split: write the transpose (W^T for
  * grad_x; gy^T and x^T for tc_update, which reduces over the batch). */
 #define ARB_VARIANT_TRANS 32
+/* Variant of ternary_decode and tc_gemm: the weight operand holds T alone
+ * and tc_gemm applies 2^E to each K-group's partial sums after the MMA (the
+ * alternative to decoding T * 2^E into the operand; forward only, gs a
+ * multiple of the K slab (64 bf16, 32 tf32) dividing K). Measured by
+ * arb-bench; the plans use the decoded operand. */
+#define ARB_VARIANT_SCALE_AFTER 64
 
 typedef struct arb_kernel_def {
     const char *name;          /* stem */

@@ -42,7 +42,7 @@ static arb_status launch_staged(arb_backend *be, const arb_spec plan[3], const a
     CUdeviceptr dense = scratch, pieces = scratch + w_bytes;
     LAUNCH(be, &plan[0], (void *)&W->T_packed, (void *)&W->E, &dense);
     LAUNCH(be, &plan[1], &a, &pieces);
-    LAUNCH(be, &plan[2], &pieces, &dense, &out);
+    LAUNCH(be, &plan[2], &pieces, &dense, (void *)&W->E, &out); /* (E: scale-after only) */
     return ARB_OK;
 }
 

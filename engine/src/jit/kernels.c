@@ -561,7 +561,8 @@ static arb_blocks default_tc(const arb_spec *s)
     int pieces = arb_staged_pieces(s->prec);
     int32_t stages = pieces == 1 ? 4 : pieces == 2 ? 4 : 3;
     static const int32_t tiles[][2] = {{128, 256}, {128, 128}, {64, 128}, {64, 64}};
-    for (int i = pieces == 1 ? 0 : 1; i < 4; i++) {
+    int widest = pieces == 1 && !(s->variant & ARB_VARIANT_SCALE_AFTER) ? 0 : 1;
+    for (int i = widest; i < 4; i++) {
         int32_t bm = tiles[i][0], bn = tiles[i][1];
         if (ceil_div(s->M, bm) * ceil_div(s->N, bn) >= 128 || i == 3)
             return (arb_blocks){bm, bn, 0, 0, 0, bm / 16, bm == 64 && pieces < 3 ? 6 : stages};
@@ -583,6 +584,18 @@ static arb_status check_tc(const arb_spec *s, arb_err *err)
                         "bk = tm = tn = 0",
                         s->kernel, arb_precision_name(s->prec), b->bm, b->bn, b->warps, b->bk,
                         b->tm, b->tn);
+    if (s->variant & ~ARB_VARIANT_SCALE_AFTER)
+        return ARB_FAIL(err, ARB_ERR_INVALID_ARG, "%s: unknown variant bits 0x%x", s->kernel,
+                        (unsigned)s->variant);
+    if (s->variant & ARB_VARIANT_SCALE_AFTER) {
+        int64_t slab = 128 / arb_staged_elem_bytes(s->prec);
+        if (s->gs % slab || s->K % s->gs || b->bn > 128)
+            return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
+                            "%s (%s): scaling after the MMA needs gs (%lld) a multiple of %lld "
+                            "dividing K (%lld), and bn <= 128 (bn %d)",
+                            s->kernel, arb_precision_name(s->prec), (long long)s->gs,
+                            (long long)slab, (long long)s->K, b->bn);
+    }
     if (b->bn == 256 && arb_staged_pieces(s->prec) > 1)
         return ARB_FAIL(err, ARB_ERR_UNSUPPORTED,
                         "%s (%s): bn = 256 is for one-piece modes (promoted partial sums would "
@@ -671,7 +684,7 @@ static arb_status check_decode(const arb_spec *s, arb_err *err)
     if (!st && s->blocks.warps != 8)
         st = ARB_FAIL(err, ARB_ERR_UNSUPPORTED, "%s: warps = %d, the kernel has 8 (64 x 64 tiles)",
                       s->kernel, s->blocks.warps);
-    if (!st && (s->variant & ~ARB_VARIANT_TRANS))
+    if (!st && (s->variant & ~(ARB_VARIANT_TRANS | ARB_VARIANT_SCALE_AFTER)))
         st = ARB_FAIL(err, ARB_ERR_INVALID_ARG, "%s: unknown variant bits 0x%x", s->kernel,
                       (unsigned)s->variant);
     return st;
