@@ -43,6 +43,12 @@ __global__ void __launch_bounds__(256)
 #pragma unroll
         for (int b = 0; b < 5; b++)
             bytes[b] = valid > 0 && first + b <= last ? (u32)packed[first + b] : 121u; /* 0s */
+        /* GS >= 16: the 16 trits span at most two groups, whose exponents
+         * are loaded once (per-trit loads of E cost a third of the time). */
+        const i64 g_first = lin / GS;
+        const int split = (int)((g_first + 1) * GS - lin); /* first trit of the next group */
+        const u32 e_first = valid > 0 ? (u32)(E[g_first] + 127) : 127u;
+        const u32 e_next = valid > split ? (u32)(E[g_first + 1] + 127) : 127u;
         u32 digit = (u32)(lin % 5);
         u32 v = bytes[0] / arb_pow3(digit);
         int at = 0;
@@ -51,7 +57,9 @@ __global__ void __launch_bounds__(256)
             u32 bits = 0u;
             if (i < valid) {
                 const u32 code = v % 3u; /* T + 1 */
-                const u32 e = SCALE_AFTER ? 127u : (u32)(E[(lin + i) / GS] + 127);
+                const u32 e = SCALE_AFTER ? 127u
+                              : GS >= 16  ? (i < split ? e_first : e_next)
+                                          : (u32)(E[(lin + i) / GS] + 127);
                 if (code != 1u) /* sign from the code, exponent E + 127, mantissa 0 */
                     bits = WIDE ? ((u32)(code == 0u) << 31 | e << 23)
                                 : ((u32)(code == 0u) << 15 | e << 7);
