@@ -132,6 +132,35 @@ static void init_layout(bench_layout *l)
     l->buf_a = l->buf_b = l->buf_packed = l->buf_E = l->buf_out = -1;
 }
 
+/* The fused updates' inputs are integers in [-r, r]: scores sum gs elements
+ * of gW * T, each a sum of M products, and stay exact in fp32. */
+static int64_t update_input_range(const arb_spec *s)
+{
+    const int64_t NK = s->N * s->K;
+    return exact_range((double)s->M * (double)(s->gs < NK ? s->gs : NK));
+}
+
+/* The state and scalars of the fused updates (ternary_update_direct and
+ * tc_update), after their two inputs of range r. */
+static void update_state(bench_layout *l, const arb_spec *s, int64_t r)
+{
+    const size_t NK = (size_t)(s->N * s->K), groups = NK / (size_t)s->gs;
+    int e_any = (s->variant & (ARB_VARIANT_E_GRAD | ARB_VARIANT_E_SIGN)) != 0;
+    int uses_score = e_any && s->gs != 1;
+    double terms = (double)s->M * (double)(s->gs < (int64_t)NK ? s->gs : (int64_t)NK);
+    int score_exact = terms * (double)(r * r) < FP32_EXACT_LIMIT;
+    l->buf_packed = trits(l, NK, ROLE_STATE);
+    scales(l, "T_accum", NK, ROLE_STATE, -THETA, THETA);
+    l->buf_E = scales(l, "E", groups, ROLE_STATE, -4, 4);
+    scales(l, "E_accum", groups, ROLE_STATE, -PHI, PHI);
+    add_buf(l, "score", BT_F32, uses_score ? groups : 1, ROLE_STATE, GEN_ZERO, 0, 0,
+            score_exact ? CMP_EXACT : CMP_REL, 1e-6);
+    add_scalar(l, ARG_I32, THETA);
+    add_scalar(l, ARG_I32, PHI);
+    guard(l, ROLE_IN);
+    flips(l);
+}
+
 arb_status bench_layout_for(const arb_spec *s, bench_layout *l, arb_err *err)
 {
     init_layout(l);
@@ -165,25 +194,11 @@ arb_status bench_layout_for(const arb_spec *s, bench_layout *l, arb_err *err)
         l->buf_b = in_smallint(l, "x", M * K, r);
         add_buf(l, "s", BT_I8, NK, ROLE_OUT, GEN_ZERO, 0, 0, CMP_EXACT, 0);
     } else if (strcmp(k, "ternary_update_direct") == 0) {
-        /* Scores sum gs elements of gW * T, each a sum of M products. */
-        int e_any = (s->variant & (ARB_VARIANT_E_GRAD | ARB_VARIANT_E_SIGN)) != 0;
-        int uses_score = e_any && s->gs != 1;
-        double terms = (double)M * (double)(s->gs < (int64_t)NK ? s->gs : (int64_t)NK);
-        int64_t r = exact_range(terms);
-        int score_exact = terms * (double)(r * r) < FP32_EXACT_LIMIT;
+        int64_t r = update_input_range(s);
         l->gemm = GEMM_OUTER;
         l->buf_a = in_smallint(l, "gy", M * N, r);
         l->buf_b = in_smallint(l, "x", M * K, r);
-        l->buf_packed = trits(l, NK, ROLE_STATE);
-        scales(l, "T_accum", NK, ROLE_STATE, -THETA, THETA);
-        l->buf_E = scales(l, "E", groups, ROLE_STATE, -4, 4);
-        scales(l, "E_accum", groups, ROLE_STATE, -PHI, PHI);
-        add_buf(l, "score", BT_F32, uses_score ? groups : 1, ROLE_STATE, GEN_ZERO, 0, 0,
-                score_exact ? CMP_EXACT : CMP_REL, 1e-6);
-        add_scalar(l, ARG_I32, THETA);
-        add_scalar(l, ARG_I32, PHI);
-        guard(l, ROLE_IN);
-        flips(l);
+        update_state(l, s, r);
     } else if (strcmp(k, "ternary_step") == 0) {
         trits(l, NK, ROLE_STATE);
         scales(l, "T_accum", NK, ROLE_STATE, -THETA, THETA);
@@ -287,25 +302,12 @@ arb_status bench_layout_for(const arb_spec *s, bench_layout *l, arb_err *err)
          * integers in the hi piece and a zero lo piece, so every sum is exact
          * and every configuration steps the same trits (as the fused
          * ternary_update_direct's small-integer inputs). */
-        int e_any = (s->variant & (ARB_VARIANT_E_GRAD | ARB_VARIANT_E_SIGN)) != 0;
-        int uses_score = e_any && s->gs != 1;
-        double terms = (double)M * (double)(s->gs < (int64_t)NK ? s->gs : (int64_t)NK);
-        int64_t r = exact_range(terms);
-        int score_exact = terms * (double)(r * r) < FP32_EXACT_LIMIT;
+        int64_t r = update_input_range(s);
         add_buf(l, "gyT", BT_BF16, arb_staged_act_bytes_trans(s->M, s->N, s->prec) / 2, ROLE_IN,
                 GEN_BF16_INT, -r, r, CMP_NONE, 0);
         add_buf(l, "xT", BT_BF16, arb_staged_act_bytes_trans(s->M, s->K, s->prec) / 2, ROLE_IN,
                 GEN_BF16_INT, -r, r, CMP_NONE, 0);
-        l->buf_packed = trits(l, NK, ROLE_STATE);
-        scales(l, "T_accum", NK, ROLE_STATE, -THETA, THETA);
-        l->buf_E = scales(l, "E", groups, ROLE_STATE, -4, 4);
-        scales(l, "E_accum", groups, ROLE_STATE, -PHI, PHI);
-        add_buf(l, "score", BT_F32, uses_score ? groups : 1, ROLE_STATE, GEN_ZERO, 0, 0,
-                score_exact ? CMP_EXACT : CMP_REL, 1e-6);
-        add_scalar(l, ARG_I32, THETA);
-        add_scalar(l, ARG_I32, PHI);
-        guard(l, ROLE_IN);
-        flips(l);
+        update_state(l, s, r);
     } else if (strcmp(k, "tc_gemm") == 0) {
         /* C[M,N] = A[M,K] . B[N,K]^T on staged operands. They hold valid
          * random bf16 (tf32: fp32) values, padding included: every

@@ -203,15 +203,7 @@ Test(gpu_ops, precision_modes)
     th_bed bed = gpu_bed("gpu_ops/precision_modes");
     int ok = 1;
     for (int p = ARB_PREC_TF32; p < ARB_PREC_COUNT; p++) {
-        arb_backend_options opt;
-        arb_backend_options_init(&opt);
-        opt.kind = ARB_BACKEND_JIT;
-        opt.precision = (arb_precision)p;
-        opt.engine = arb_backend_engine(jit_be); /* borrowed: one engine, one cache */
-        arb_backend *be = NULL;
-        arb_err err = {0};
-        cr_assert_eq(arb_backend_open(&be, &opt, NULL, 0, &err), ARB_OK, "%s: %s",
-                     arb_precision_name((arb_precision)p), err.msg);
+        arb_backend *be = th_open_jit_mode(jit_be, (arb_precision)p);
         th_bed pb = {be, cpu_be, bed.rng, 0, 0};
         TH_FOR_EACH_SHAPE(s)
         {

@@ -41,21 +41,6 @@ static th_bed staged_bed(const char *name)
     return bed;
 }
 
-/* A backend of the same engine in mode `prec` (closed by the caller). */
-static arb_backend *open_mode(arb_precision prec)
-{
-    arb_backend_options opt;
-    arb_backend_options_init(&opt);
-    opt.kind = ARB_BACKEND_JIT;
-    opt.precision = prec;
-    opt.engine = arb_backend_engine(jit_be);
-    arb_backend *be = NULL;
-    arb_err err = {0};
-    cr_assert_eq(arb_backend_open(&be, &opt, NULL, 0, &err), ARB_OK, "%s: %s",
-                 arb_precision_name(prec), err.msg);
-    return be;
-}
-
 /* Launch one spec on the jit backend and wait for it. */
 static int launch(const th_case *c, const arb_spec *spec, void **args)
 {
@@ -230,7 +215,7 @@ Test(gpu_staged, ops_in_every_mode)
     th_bed bed = staged_bed("gpu_staged/ops");
     int ok = 1;
     for (int p = ARB_PREC_TF32; p < ARB_PREC_COUNT; p++) {
-        arb_backend *be = open_mode((arb_precision)p);
+        arb_backend *be = th_open_jit_mode(jit_be, (arb_precision)p);
         arb_spec plan[ARB_PLAN_MAX];
         cr_assert_eq(arb_plan_ternary_fwd(ARB_STAGED_MIN_ROWS, 64, 64, 64, (arb_precision)p,
                                           arb_engine_arch(arb_backend_engine(be)), plan),

@@ -130,6 +130,20 @@ th_bed th_gpu_bed(const char *dir_stem, const char *name)
     return bed;
 }
 
+arb_backend *th_open_jit_mode(arb_backend *sharing, arb_precision prec)
+{
+    arb_backend_options opt;
+    arb_backend_options_init(&opt);
+    opt.kind = ARB_BACKEND_JIT;
+    opt.precision = prec;
+    opt.engine = arb_backend_engine(sharing); /* borrowed */
+    arb_backend *be = NULL;
+    arb_err err = {0};
+    cr_assert_eq(arb_backend_open(&be, &opt, NULL, 0, &err), ARB_OK, "%s: %s",
+                 arb_precision_name(prec), err.msg);
+    return be;
+}
+
 void th_gpu_bed_close(void)
 {
     if (gpu_jit)

@@ -319,6 +319,9 @@ th_bed th_cpu_bed(const char *name);
  * `name`. th_gpu_bed_close (a suite's .fini) closes both, removes the folder. */
 th_bed th_gpu_bed(const char *dir_stem, const char *name);
 void th_gpu_bed_close(void);
+/* A jit backend in precision mode `prec` on the engine of `sharing` (one
+ * engine, one cache); aborts the test on failure. Close it before `sharing`. */
+arb_backend *th_open_jit_mode(arb_backend *sharing, arb_precision prec);
 
 /* Each case draws fresh inputs, runs the op on bed->be with poisoned
  * outputs, checks every output against the float64 reference (SPEC
