@@ -60,13 +60,16 @@ __device__ __forceinline__ void arb_split_trans(const float *__restrict__ x, voi
     constexpr i64 RP = ARB_PAD(K, ARB_STAGE_ROWS), MP = ARB_PAD(M, ARB_STAGE_COLS);
     __shared__ float tile[64][65];
     const int m0 = blockIdx.x * 64, k0 = blockIdx.y * 64;
-    const int r = threadIdx.x >> 2, c0 = (threadIdx.x & 3) * 16;
+    /* Read: consecutive threads take consecutive k of a row (coalesced). */
 #pragma unroll 4
     for (int i = 0; i < 16; i++) {
-        const int m = m0 + r, k = k0 + c0 + i;
-        tile[r][c0 + i] = (m < M && k < K) ? x[(i64)m * K + k] : 0.0f;
+        const int e = i * 256 + (int)threadIdx.x, row = e >> 6, col = e & 63;
+        const int m = m0 + row, k = k0 + col;
+        tile[row][col] = (m < M && k < K) ? x[(i64)m * K + k] : 0.0f;
     }
     __syncthreads();
+    /* Write: each thread 16 consecutive m of output row k0 + r. */
+    const int r = threadIdx.x >> 2, c0 = (threadIdx.x & 3) * 16;
 #pragma unroll
     for (int half = 0; half < 2; half++) {
         float v[8];
