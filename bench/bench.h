@@ -7,7 +7,7 @@
  *   pure (no GPU; unit-tested by tests/test_bench.c through arb_bench_core):
  *     options.c  flags, --shape/--blocks text, replay commands
  *     plan.c     specs from shapes.txt / flags, candidate lists, --dry-run
- *     stats.c    median and percentiles, how many repeats
+ *     stats.c    median and percentiles, how many repeats, row-status helpers
  *     data.c     random inputs, dense dequantization, bf16, comparisons,
  *                float64 reference rows
  *     layout.c   every kernel's parameter list as buffers and scalars
@@ -193,6 +193,12 @@ void bench_print_dry_run(FILE *out, const bench_options *o, const bench_plan *pl
 
 /* Copy text, truncating to the buffer (`a` then `b`; NULL counts as ""). */
 void bench_copy(char *dst, size_t len, const char *src);
+
+/* The row status of a failed compile or launch: "unsupported" (the kernel
+ * refused the spec), "launch_failed" (a CUDA error) or "compile_failed". */
+const char *bench_failure_status(arb_status st);
+/* Whether a row status counts as a failure ("ok" and "unsupported" do not). */
+int bench_status_is_failure(const char *status);
 void bench_join(char *dst, size_t len, const char *a, const char *b);
 
 /* ---- statistics (stats.c) ----------------------------------------------------- */

@@ -202,15 +202,6 @@ static arb_status run_once(bench_gpu *g, instance *in, const arb_function *f, vo
 
 /* ---- the trusted result ------------------------------------------------------------ */
 
-static const char *engine_status(arb_status st)
-{
-    switch (st) {
-    case ARB_ERR_UNSUPPORTED: return "unsupported";
-    case ARB_ERR_CUDA: return "launch_failed";
-    default: return "compile_failed";
-    }
-}
-
 /* float64 rows of the float GEMMs against the trusted result. */
 static void check_reference_rows(instance *in)
 {
@@ -261,7 +252,7 @@ static void reference(bench_run *run, instance *in)
     arb_spec_describe(&ref, what, sizeof(what));
     arb_status st = arb_engine_function(g->engine, &ref, 1, &f, &err);
     if (st) {
-        snprintf(in->ref_status, sizeof(in->ref_status), "%s", engine_status(st));
+        snprintf(in->ref_status, sizeof(in->ref_status), "%s", bench_failure_status(st));
         bench_join(in->ref_reason, sizeof(in->ref_reason),
                    "no trusted result: the default configuration failed: ", err.msg);
         return;
@@ -325,11 +316,6 @@ static void record(bench_run *run, const bench_row *row)
     run->recorded++;
 }
 
-static int is_failure(const char *status)
-{
-    return strcmp(status, "ok") != 0 && strcmp(status, "unsupported") != 0;
-}
-
 static void candidate(bench_run *run, instance *in, const bench_candidate *cand,
                       const char *origin, const bench_peer *peer, int progress_index,
                       int progress_total)
@@ -363,7 +349,7 @@ static void candidate(bench_run *run, instance *in, const bench_candidate *cand,
         snprintf(row.status, sizeof(row.status), "unsupported");
         snprintf(row.reason, sizeof(row.reason), "%s", cand->reason);
     } else if ((st = arb_engine_function(g->engine, &row.spec, 1, &f, &err)) != ARB_OK) {
-        snprintf(row.status, sizeof(row.status), "%s", engine_status(st));
+        snprintf(row.status, sizeof(row.status), "%s", bench_failure_status(st));
         bench_copy(row.reason, sizeof(row.reason), err.msg);
     } else if (!in->have_ref) {
         /* The reference itself: its own outcome; anything else: unverifiable. */
@@ -390,7 +376,7 @@ static void candidate(bench_run *run, instance *in, const bench_candidate *cand,
     bench_row_derive(&row, &run->report->ceil);
     if (isfinite(row.peer_us) && isfinite(row.median_us) && row.median_us > 0)
         row.peer_ratio = row.peer_us / row.median_us;
-    if (is_failure(row.status))
+    if (bench_status_is_failure(row.status))
         run->failures++;
     record(run, &row);
     bench_report_add(run->report, &row);
@@ -541,7 +527,7 @@ static void skipped_row(bench_run *run, const bench_item *it, const char *status
     row.is_default = 1;
     bench_copy(row.reason, sizeof(row.reason), reason);
     bench_replay_command(&row.spec, row.command, sizeof(row.command));
-    run->failures += is_failure(status);
+    run->failures += bench_status_is_failure(status);
     bench_report_add(run->report, &row);
     if (!run->g->opt->quiet)
         fprintf(stderr, "%s: %s: %s\n", row.group, status, reason);

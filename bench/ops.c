@@ -36,6 +36,7 @@
 #include "arb/ops.h"
 #include "arb/ternary.h"
 #include "bench_gpu.h"
+#include "model.h" /* train_backend_fail */
 
 #define OP_SAMPLE_US 2000.0 /* one timed batch lasts at least this long */
 #define OP_MAX_PER 1024     /* op calls per batch at most (a graph of <= 3072 launches) */
@@ -166,21 +167,11 @@ static arb_status op_call(arb_backend *be, const op_shape *s, int op, int copy)
 
 /* ---- failures --------------------------------------------------------------------- */
 
-static const char *status_of(arb_status st)
-{
-    switch (st) {
-    case ARB_ERR_UNSUPPORTED: return "unsupported";
-    case ARB_ERR_CUDA: return "launch_failed";
-    default: return "compile_failed";
-    }
-}
-
 /* A failed backend call as an error naming what was being done, with the
  * backend's message (which is then cleared, so the next call starts clean). */
 static arb_status backend_fail(arb_backend *be, arb_status st, const char *doing, arb_err *err)
 {
-    const char *msg = arb_backend_errmsg(be);
-    ARB_FAIL(err, st, "%s: %s", doing, msg[0] ? msg : arb_status_str(st));
+    train_backend_fail(be, st, err, doing);
     arb_backend_clear_error(be);
     return st;
 }
@@ -189,7 +180,7 @@ static arb_status backend_fail(arb_backend *be, arb_status st, const char *doing
  * unusable, which ends the run (the probe marks it lost). */
 static void row_failed(bench_gpu *g, bench_row *row, const arb_err *err)
 {
-    snprintf(row->status, sizeof(row->status), "%s", status_of(err->status));
+    snprintf(row->status, sizeof(row->status), "%s", bench_failure_status(err->status));
     bench_copy(row->reason, sizeof(row->reason), err->msg);
     CUresult rc = g->cu->CtxSynchronize();
     if (rc != CUDA_SUCCESS) {
@@ -462,11 +453,6 @@ static void set_peers(bench_run *run, op_shape *s, int op, bench_row rows[N_MODE
     }
 }
 
-static int is_failure(const char *status)
-{
-    return strcmp(status, "ok") != 0 && strcmp(status, "unsupported") != 0;
-}
-
 /* Prepare every kernel the ops will load, in parallel, before the first
  * call: the plan of each op and mode with the blocks the engine resolves. */
 static void prepare(bench_run *run, const op_shape *s, const int include[2])
@@ -538,7 +524,7 @@ arb_status bench_measure_ops(bench_run *run, arb_err *err)
             for (int m = 0; m < N_MODES; m++) {
                 if (!rows[op][m].status[0])
                     continue;
-                run->failures += is_failure(rows[op][m].status);
+                run->failures += bench_status_is_failure(rows[op][m].status);
                 bench_report_add(run->report, &rows[op][m]);
             }
         if (g->context_lost)

@@ -1,5 +1,6 @@
 /*
- * stats.c - percentiles of timed samples, and how much to time.
+ * stats.c - percentiles of timed samples, how much to time, and the small
+ * text helpers of rows (copying, failure statuses).
  *
  * Policy (CUTLASS profiler methodology, Triton do_bench): a sample is one
  * CUDA-event interval around a batch of launches lasting >= 100 us, so the
@@ -8,6 +9,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -70,6 +72,20 @@ int bench_copies_for(double bytes)
     if (n < 1)
         return 1;
     return n > BENCH_MAX_COPIES ? BENCH_MAX_COPIES : (int)n;
+}
+
+const char *bench_failure_status(arb_status st)
+{
+    switch (st) {
+    case ARB_ERR_UNSUPPORTED: return "unsupported";
+    case ARB_ERR_CUDA: return "launch_failed";
+    default: return "compile_failed";
+    }
+}
+
+int bench_status_is_failure(const char *status)
+{
+    return strcmp(status, "ok") != 0 && strcmp(status, "unsupported") != 0;
 }
 
 void bench_copy(char *dst, size_t len, const char *src)

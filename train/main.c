@@ -370,6 +370,20 @@ static int nonfinite_exit(run_state *r, int64_t step, double value, arb_err *err
     return EXIT_NONFINITE;
 }
 
+/* Read the `pending` losses since step first_step into *sum. Returns -1 to
+ * go on, else the exit status (a failed read, or a loss that was not finite). */
+static int drain_losses(run_state *r, int64_t pending, int64_t first_step, double *sum,
+                        arb_err *err)
+{
+    double bad_value = NAN;
+    int64_t bad_step;
+    if (read_losses(r, pending, first_step, sum, &bad_step, &bad_value, err))
+        return EXIT_FAIL;
+    if (bad_step)
+        return nonfinite_exit(r, bad_step, bad_value, err);
+    return -1;
+}
+
 static int train_loop(run_state *r, arb_err *err)
 {
     train_options *opt = r->opt;
@@ -420,12 +434,10 @@ static int train_loop(run_state *r, arb_err *err)
                             ((opt->checkpoint_every > 0 && step % opt->checkpoint_every == 0) ||
                              step == opt->steps);
         if (pending == m->loss_cap || do_eval || do_log || do_ckpt || interrupted) {
-            double sum, bad_value = NAN;
-            int64_t bad_step;
-            if (read_losses(r, pending, step - pending, &sum, &bad_step, &bad_value, err))
-                return EXIT_FAIL;
-            if (bad_step)
-                return nonfinite_exit(r, bad_step, bad_value, err);
+            double sum;
+            int code = drain_losses(r, pending, step - pending, &sum, err);
+            if (code >= 0)
+                return code;
             interval_loss += sum;
             interval_steps += pending;
             pending = 0;
@@ -487,12 +499,10 @@ static int train_loop(run_state *r, arb_err *err)
 
     if (interrupted) {
         if (pending > 0) {
-            double sum, bad_value = NAN;
-            int64_t bad_step;
-            if (read_losses(r, pending, step - pending, &sum, &bad_step, &bad_value, err))
-                return EXIT_FAIL;
-            if (bad_step)
-                return nonfinite_exit(r, bad_step, bad_value, err);
+            double sum;
+            int code = drain_losses(r, pending, step - pending, &sum, err);
+            if (code >= 0)
+                return code;
         }
         if (opt->checkpoint_path && r->lead) {
             if (checkpoint(r, step, err))
