@@ -64,7 +64,8 @@ void arb_cpu_act_split(const float *x, int64_t M, int64_t R, arb_precision prec,
     const int64_t rows = arb_staged_pad(trans ? R : M, ARB_STAGE_ROWS);
     const int64_t cols = arb_staged_pad(trans ? M : R, ARB_STAGE_COLS);
     const int pieces = arb_staged_pieces(prec);
-    memset(out, 0, (size_t)pieces * (size_t)(rows * cols) * (size_t)arb_staged_elem_bytes(prec));
+    memset(out, 0,
+           trans ? arb_staged_act_bytes_trans(M, R, prec) : arb_staged_act_bytes(M, R, prec));
     for (int64_t m = 0; m < M; m++) {
         for (int64_t r = 0; r < R; r++) {
             float v = x[m * R + r];

@@ -151,21 +151,17 @@ arb_status arb_jit_ternary_update_direct(arb_backend *be, arb_ternary *W, const 
     int applies = n > (staged ? 3 : 1); /* scores cross threads: accumulate, then apply */
     size_t groups = arb_scale_groups(W->N, W->K, W->gs);
     size_t score_bytes = applies ? groups * sizeof(float) : 0;
-    CUdeviceptr scratch = 0, gyT = 0, xT = 0;
-    arb_status st = staged ? stage_update(be, plan, gy, x, score_bytes, &scratch, &gyT, &xT)
+    /* The update's operands: gy and x, or (staged) their split transposes. */
+    CUdeviceptr scratch = 0, a = DPTR(gy), b = DPTR(x);
+    arb_status st = staged ? stage_update(be, plan, gy, x, score_bytes, &scratch, &a, &b)
                            : (applies ? arb_jit_scratch(be, score_bytes, &scratch) : ARB_OK);
     if (!st && applies)
         st = zero(be, scratch, groups);
     if (st)
         return st;
     CUdeviceptr scores = applies ? scratch : 0;
-    const arb_spec *update = &plan[staged ? 2 : 0];
-    if (staged)
-        LAUNCH(be, update, &gyT, &xT, &W->T_packed, &W->T_accum, &W->E, &W->E_accum, &scores,
-               &theta, &phi, &guard, &flips);
-    else
-        LAUNCH(be, update, &gy, &x, &W->T_packed, &W->T_accum, &W->E, &W->E_accum, &scores,
-               &theta, &phi, &guard, &flips);
+    LAUNCH(be, &plan[staged ? 2 : 0], &a, &b, &W->T_packed, &W->T_accum, &W->E, &W->E_accum,
+           &scores, &theta, &phi, &guard, &flips);
     if (applies)
         LAUNCH(be, &plan[n - 1], &W->E, &W->E_accum, &scores, &phi, &guard);
     return ARB_OK;
@@ -198,16 +194,12 @@ arb_status arb_jit_update_E_scores_direct(arb_backend *be, const arb_ternary *W,
     int theta = 0, phi = 0;
     const int32_t *no_guard = NULL;
     uint64_t *no_flips = NULL;
-    if (is_staged_update(plan, n)) {
-        CUdeviceptr scratch = 0, gyT = 0, xT = 0;
-        if ((st = stage_update(be, plan, gy, x, 0, &scratch, &gyT, &xT)))
-            return st;
-        LAUNCH(be, &plan[2], &gyT, &xT, (void *)&W->T_packed, (void *)&W->T_accum, (void *)&W->E,
-               (void *)&W->E_accum, &scores, &theta, &phi, &no_guard, &no_flips);
-        return ARB_OK;
-    }
-    LAUNCH(be, &plan[0], &gy, &x, (void *)&W->T_packed, (void *)&W->T_accum, (void *)&W->E,
-           (void *)&W->E_accum, &scores, &theta, &phi, &no_guard, &no_flips);
+    int staged = is_staged_update(plan, n);
+    CUdeviceptr scratch = 0, a = DPTR(gy), b = DPTR(x);
+    if (staged && (st = stage_update(be, plan, gy, x, 0, &scratch, &a, &b)))
+        return st;
+    LAUNCH(be, &plan[staged ? 2 : 0], &a, &b, (void *)&W->T_packed, (void *)&W->T_accum,
+           (void *)&W->E, (void *)&W->E_accum, &scores, &theta, &phi, &no_guard, &no_flips);
     return ARB_OK;
 }
 

@@ -542,12 +542,6 @@ static int64_t tc_smem_bytes(const arb_spec *s)
     return b->stages * stage + 1024;
 }
 
-/* Measured with arb-bench --sweep-blocks at M=8192 N=K=4096 (H200): one
- * piece (bf16, tf32) fastest at 128x256 with 4 stages (16% over 128x128);
- * bf16x2 at 128x128 with 4 stages, bf16x3 with 3 (the most that fit). A
- * grid of fewer blocks than the GPU's SMs (132 on H100/H200) leaves SMs
- * idle, so smaller outputs take the largest tile that still gives 128
- * blocks, down to 64x64. */
 /* Dynamic shared memory of tc_update: STAGES slabs of the two pieces of
  * gy^T (bm rows) and of x^T (bn rows), plus 1024 to align the base. */
 static int64_t tc_update_smem_bytes(const arb_spec *s)
@@ -556,10 +550,16 @@ static int64_t tc_update_smem_bytes(const arb_spec *s)
     return b->stages * (2 * (int64_t)b->bm + 2 * (int64_t)b->bn) * 128 + 1024;
 }
 
+/* Measured with arb-bench --sweep-blocks at M=8192 N=K=4096 (H200): one
+ * piece (bf16, tf32) fastest at 128x256 with 4 stages (16% over 128x128);
+ * bf16x2 at 128x128 with 4 stages, bf16x3 with 3 (the most that fit). A
+ * grid of fewer blocks than the GPU's SMs (132 on H100/H200) leaves SMs
+ * idle, so smaller outputs take the largest tile that still gives 128
+ * blocks, down to 64x64. */
 static arb_blocks default_tc(const arb_spec *s)
 {
     int pieces = arb_staged_pieces(s->prec);
-    int32_t stages = pieces == 1 ? 4 : pieces == 2 ? 4 : 3;
+    int32_t stages = pieces == 3 ? 3 : 4;
     static const int32_t tiles[][2] = {{128, 256}, {128, 128}, {64, 128}, {64, 64}};
     int widest = pieces == 1 && !(s->variant & ARB_VARIANT_SCALE_AFTER) ? 0 : 1;
     for (int i = widest; i < 4; i++) {
@@ -725,31 +725,6 @@ static void dims_split(const arb_spec *s, unsigned g[3], unsigned b[3], unsigned
     dims_count(count / 8, s, g, b, smem);
 }
 
-static void work_tc(const arb_spec *s, double *bytes, double *flops)
-{
-    double M = (double)s->M, N = (double)s->N, K = (double)s->K;
-    double elem = arb_staged_elem_bytes(s->prec);
-    *flops = 2.0 * M * N * K; /* the useful GEMM, whatever the number of pieces */
-    *bytes = arb_staged_pieces(s->prec) * M * K * elem + N * K * elem + 4.0 * M * N;
-}
-
-static void work_decode(const arb_spec *s, double *bytes, double *flops)
-{
-    *flops = 0;
-    *bytes = (double)s->N * (double)s->K / 5.0 + (double)s->N * (double)s->K / (double)s->gs +
-             (double)arb_staged_weight_bytes(s->N, s->K, s->prec,
-                                             (s->variant & ARB_VARIANT_TRANS) != 0);
-}
-
-static void work_split(const arb_spec *s, double *bytes, double *flops)
-{
-    *flops = 0;
-    *bytes = 4.0 * (double)s->M * (double)s->K +
-             (double)((s->variant & ARB_VARIANT_TRANS)
-                          ? arb_staged_act_bytes_trans(s->M, s->K, s->prec)
-                          : arb_staged_act_bytes(s->M, s->K, s->prec));
-}
-
 /* ---- work (minimum bytes moved, flops) for arb-bench ------------------------ */
 
 static double packed_bytes(const arb_spec *s) { return (double)s->N * (double)s->K / 5.0; }
@@ -862,6 +837,31 @@ static void work_xent(const arb_spec *s, double *bytes, double *flops)
 {
     *flops = 4.0 * (double)s->M * (double)s->N;
     *bytes = (strcmp(s->kernel, "xent_bwd") == 0 ? 8.0 : 4.0) * (double)s->M * (double)s->N;
+}
+
+static void work_tc(const arb_spec *s, double *bytes, double *flops)
+{
+    double M = (double)s->M, N = (double)s->N, K = (double)s->K;
+    double elem = arb_staged_elem_bytes(s->prec);
+    *flops = 2.0 * M * N * K; /* the useful GEMM, whatever the number of pieces */
+    *bytes = arb_staged_pieces(s->prec) * M * K * elem + N * K * elem + 4.0 * M * N;
+}
+
+static void work_decode(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = 0;
+    *bytes = packed_bytes(s) + scale_bytes(s) +
+             (double)arb_staged_weight_bytes(s->N, s->K, s->prec,
+                                             (s->variant & ARB_VARIANT_TRANS) != 0);
+}
+
+static void work_split(const arb_spec *s, double *bytes, double *flops)
+{
+    *flops = 0;
+    *bytes = 4.0 * (double)s->M * (double)s->K +
+             (double)((s->variant & ARB_VARIANT_TRANS)
+                          ? arb_staged_act_bytes_trans(s->M, s->K, s->prec)
+                          : arb_staged_act_bytes(s->M, s->K, s->prec));
 }
 
 /* ---- the registry ------------------------------------------------------------ */
