@@ -270,7 +270,6 @@ Test(gpu_staged, scale_after_the_mma_is_the_forward)
     th_bed bed = staged_bed("gpu_staged/scale_after");
     static const int64_t cases[][4] = {{300, 257, 192, 64}, {129, 130, 384, 128},
                                        {200, 64, 256, 256}, {37, 96, 128, 64}};
-    static const double tol[ARB_PREC_COUNT] = {0, 1e-3, 1e-2, 1e-5, 2e-6};
     int ok = 1;
     for (int p = ARB_PREC_TF32; p < ARB_PREC_COUNT; p++) {
         arb_precision prec = (arb_precision)p;
@@ -306,10 +305,10 @@ Test(gpu_staged, scale_after_the_mma_is_the_forward)
                 double *ref = malloc((size_t)(M * N) * sizeof(double));
                 th_buf_download(&by, y);
                 th_ref_ternary_fwd(&w, x, M, ref);
-                good = th_check_rel(&c, "y", y, ref, (size_t)(M * N), tol[p]) &&
+                good = th_check_rel(&c, "y", y, ref, (size_t)(M * N), th_tol_prec(prec)) &&
                        th_buf_guards_ok(&c, "y", &by);
                 if (good)
-                    th_pass(&c, "within %g of the float64 forward", tol[p]);
+                    th_pass(&c, "within %g of the float64 forward", th_tol_prec(prec));
                 free(y);
                 free(ref);
             }

@@ -67,15 +67,13 @@ static spawned spawn(const char *const *args, const char *const *env)
     return s;
 }
 
+/* The file's text into buf (len bytes, cut short to fit); "" when it does
+ * not exist. */
 static void slurp(const char *path, char *buf, size_t len)
 {
-    buf[0] = '\0';
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return;
-    size_t n = fread(buf, 1, len - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    char *text = th_file_slurp(path, NULL);
+    snprintf(buf, len, "%s", text);
+    free(text);
 }
 
 static void finish(spawned *s, run *r)

@@ -130,7 +130,6 @@ Test(staged_cpu, tc_gemm_on_staged_operands_is_ternary_fwd)
     th_fill_normal(&rng, x, (size_t)(M * K));
     double *ref = malloc((size_t)(M * N) * sizeof(double));
     th_ref_ternary_fwd(&w, x, M, ref);
-    static const double tol[ARB_PREC_COUNT] = {0, 1e-3, 1e-2, 1e-5, 2e-6};
     float *y = malloc((size_t)(M * N) * sizeof(float));
     for (int p = ARB_PREC_TF32; p < ARB_PREC_COUNT; p++) {
         arb_precision prec = (arb_precision)p;
@@ -145,8 +144,8 @@ Test(staged_cpu, tc_gemm_on_staged_operands_is_ternary_fwd)
             den += ref[i] * ref[i];
         }
         cr_assert(den > 0);
-        cr_assert_leq(sqrt(num / den), tol[p], "%s: rel err %g", arb_precision_name(prec),
-                      sqrt(num / den));
+        cr_assert_leq(sqrt(num / den), th_tol_prec(prec), "%s: rel err %g",
+                      arb_precision_name(prec), sqrt(num / den));
         free(dense);
         free(pieces);
     }

@@ -357,38 +357,30 @@ Test(update_E, split_random_all_scale_types)
 /* The direct ops against the two-pass path, byte for byte, on random
  * normal data (the cpu computes identical gW rows either way) and on small
  * integers (exact zeros of gW: sign(0) = 0 and score ties). */
-Test(update_direct, equals_two_pass_grad_mode)
+static void direct_equals_two_pass(const char *name, arb_e_score mode, int theta_cycle,
+                                   int phi_cycle)
 {
-    th_bed bed = th_cpu_bed("update_direct/equals_two_pass_grad_mode");
+    th_bed bed = th_cpu_bed(name);
     int ok = 1, i = 0;
     TH_FOR_EACH_SHAPE(s)
     {
-        int theta = 1 + i % 3, phi = 1 + i % 2;
+        int theta = 1 + i % theta_cycle, phi = 1 + i % phi_cycle;
         i++;
-        ok &= th_case_update_chain(&bed, s->M, s->N, s->K, th_shape_gs(s), theta, phi,
-                                   ARB_E_SCORE_GRAD, 0);
-        ok &= th_case_update_chain(&bed, s->M, s->N, s->K, th_shape_gs(s), theta, phi,
-                                   ARB_E_SCORE_GRAD, 1);
+        ok &= th_case_update_chain(&bed, s->M, s->N, s->K, th_shape_gs(s), theta, phi, mode, 0);
+        ok &= th_case_update_chain(&bed, s->M, s->N, s->K, th_shape_gs(s), theta, phi, mode, 1);
     }
     arb_backend_close(bed.be);
     cr_assert(ok, "see the FAIL lines above");
 }
 
+Test(update_direct, equals_two_pass_grad_mode)
+{
+    direct_equals_two_pass("update_direct/equals_two_pass_grad_mode", ARB_E_SCORE_GRAD, 3, 2);
+}
+
 Test(update_direct, equals_two_pass_sign_mode)
 {
-    th_bed bed = th_cpu_bed("update_direct/equals_two_pass_sign_mode");
-    int ok = 1, i = 0;
-    TH_FOR_EACH_SHAPE(s)
-    {
-        int theta = 1 + i % 2, phi = 1 + i % 3;
-        i++;
-        ok &= th_case_update_chain(&bed, s->M, s->N, s->K, th_shape_gs(s), theta, phi,
-                                   ARB_E_SCORE_SIGN, 0);
-        ok &= th_case_update_chain(&bed, s->M, s->N, s->K, th_shape_gs(s), theta, phi,
-                                   ARB_E_SCORE_SIGN, 1);
-    }
-    arb_backend_close(bed.be);
-    cr_assert(ok, "see the FAIL lines above");
+    direct_equals_two_pass("update_direct/equals_two_pass_sign_mode", ARB_E_SCORE_SIGN, 2, 3);
 }
 
 /* The same with 3 threads: rows of K % 5 != 0 trits share packed bytes

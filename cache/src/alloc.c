@@ -42,11 +42,6 @@ int cache_testing_alloc_fault(void)
     return 0;
 }
 
-long cache_testing_alloc_count(void)
-{
-    return atomic_load(&seen);
-}
-
 long cache_testing_alloc_faults(void)
 {
     return atomic_load(&injected);

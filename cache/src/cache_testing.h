@@ -29,16 +29,15 @@
 /* ---- Allocation failures ---------------------------------------------------- */
 
 /* The n-th allocation from now fails (n >= 1; 1 = the next one), and with
- * `always` every later one too; the counters below start again from 0.
- * n = 0 disarms and leaves the counters as they are. */
+ * `always` every later one too; the counter below starts again from 0.
+ * n = 0 disarms and leaves the counter as it is. */
 void cache_testing_fail_alloc(long n, int always);
 
 /* Count one allocation against the countdown: 1 when it must fail. The
  * cache's wrappers call this; a test's SQLite allocator may too. */
 int cache_testing_alloc_fault(void);
 
-/* Allocations counted, and failures injected, since the last arming. */
-long cache_testing_alloc_count(void);
+/* Failures injected since the last arming. */
 long cache_testing_alloc_faults(void);
 
 /* ---- I/O failures (the "arb-fault" VFS) --------------------------------------- */
@@ -59,12 +58,11 @@ void cache_testing_vfs_uninstall(void);
  * whose full path starts with `prefix` (NULL: every file), the n-th from now
  * fails (n >= 1), and with `always` every later one too. `rc` is
  * SQLITE_IOERR (each operation's own extended code is returned) or
- * SQLITE_FULL; the counters below start again from 0. n = 0 disarms and
- * leaves the counters as they are. */
+ * SQLITE_FULL; the counter below starts again from 0. n = 0 disarms and
+ * leaves the counter as it is. */
 void cache_testing_vfs_arm(unsigned ops, long n, int always, int rc, const char *prefix);
 
-/* Operations of the armed kinds seen, and failures injected, since arming. */
-long cache_testing_vfs_count(void);
+/* Failures injected since arming. */
 long cache_testing_vfs_faults(void);
 
 #endif /* ARB_CACHE_TESTING_H */

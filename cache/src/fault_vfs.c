@@ -47,11 +47,6 @@ void cache_testing_vfs_arm(unsigned ops, long n, int always, int rc, const char 
     atomic_store(&armed_ops, ops);
 }
 
-long cache_testing_vfs_count(void)
-{
-    return atomic_load(&op_count);
-}
-
 long cache_testing_vfs_faults(void)
 {
     return atomic_load(&fault_count);

@@ -250,22 +250,33 @@ static void write_some(arb_cache *c)
     arb_cache_prune(c, 1 << 20, &evicted, &perr);
 }
 
+/* A fresh folder holding the input as the fuzzed file, then a cache opened
+ * with writable layer `wpath` (may be NULL) and read-only layer `ro` (may
+ * be NULL), a short busy timeout and warnings checked by quiet(). */
+static arb_status open_on_input(const uint8_t *data, size_t size, const char *wpath,
+                                const char *ro, arb_cache **c, arb_err *err)
+{
+    arb_cache_options opt;
+    wipe();
+    write_input(data, size);
+    arb_cache_options_init(&opt);
+    opt.path = wpath;
+    if (ro) {
+        opt.readonly_paths = &ro;
+        opt.n_readonly = 1;
+    }
+    opt.busy_timeout_ms = 50;
+    opt.warn = quiet;
+    return arb_cache_open(c, &opt, err);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     arb_cache *c = NULL;
     arb_err err = {0};
-    arb_cache_options opt;
 
     /* 1. A read-only layer: never modified, damage is skipped. */
-    wipe();
-    write_input(data, size);
-    const char *layers[] = {path};
-    arb_cache_options_init(&opt);
-    opt.readonly_paths = layers;
-    opt.n_readonly = 1;
-    opt.busy_timeout_ms = 50;
-    opt.warn = quiet;
-    arb_status st = arb_cache_open(&c, &opt, &err);
+    arb_status st = open_on_input(data, size, NULL, path, &c, &err);
     require(st == ARB_OK || st == ARB_ERR_NOMEM, "a read-only layer that exists opens");
     if (st == ARB_OK) {
         read_all(c);
@@ -273,14 +284,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     /* 2. The writable layer: checked, rebuilt when damaged, written. */
-    wipe();
-    write_input(data, size);
-    arb_cache_options_init(&opt);
-    opt.path = path;
-    opt.busy_timeout_ms = 50;
-    opt.warn = quiet;
     arb_err werr = {0};
-    st = arb_cache_open(&c, &opt, &werr);
+    st = open_on_input(data, size, path, NULL, &c, &werr);
     require(st == ARB_OK || st == ARB_ERR_NOMEM, "a writable path always opens");
     if (st == ARB_OK) {
         read_all(c);
@@ -297,14 +302,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     /* 3. The source of an import. */
-    wipe();
-    write_input(data, size);
-    arb_cache_options_init(&opt);
-    opt.path = fresh;
-    opt.busy_timeout_ms = 50;
-    opt.warn = quiet;
     arb_err ierr = {0};
-    if (arb_cache_open(&c, &opt, &ierr) == ARB_OK) {
+    if (open_on_input(data, size, fresh, NULL, &c, &ierr) == ARB_OK) {
         int64_t imported = 0;
         int64_t skipped = 0;
         arb_err merr = {0};

@@ -17,9 +17,9 @@
 
 /* ---- tolerances -------------------------------------------------------------- */
 
-double th_tol_gemm(const arb_backend *be)
+double th_tol_prec(arb_precision prec)
 {
-    switch (arb_backend_precision(be)) {
+    switch (prec) {
     case ARB_PREC_FP32:   return TH_TOL_FP32;
     case ARB_PREC_TF32:   return 1e-3;
     case ARB_PREC_BF16:   return 1e-2;
@@ -28,6 +28,8 @@ double th_tol_gemm(const arb_backend *be)
     default:              return 0.0; /* an unknown mode passes nothing */
     }
 }
+
+double th_tol_gemm(const arb_backend *be) { return th_tol_prec(arb_backend_precision(be)); }
 
 /* ---- seed and random numbers ---------------------------------------------- */
 

@@ -54,8 +54,10 @@
 #define TH_TOL_XENT 1e-5    /* not in SPEC §3: cross-entropy gets RMSNorm's figure */
 #define TH_SIGN_REL 1e-4    /* signs exact where |ref| > 1e-4 * ||gy col|| * ||x col|| */
 
-/* The GEMM bound of a backend's precision mode (SPEC §3): fp32 2e-6, tf32
- * 1e-3, bf16 1e-2, bf16x2 1e-5, bf16x3 2e-6 (backend.h). */
+/* The GEMM bound of a precision mode (SPEC §3): fp32 2e-6, tf32 1e-3, bf16
+ * 1e-2, bf16x2 1e-5, bf16x3 2e-6 (backend.h); 0 for an unknown mode. */
+double th_tol_prec(arb_precision prec);
+/* The same for a backend's precision mode. */
 double th_tol_gemm(const arb_backend *be);
 
 /* ---- seed and random numbers ---------------------------------------------- */
